@@ -1,0 +1,46 @@
+# Every target sets up .venv itself: a fresh machine needs only Python 3.11+, Node.js and npm.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: install lint typecheck test demo synth bench deploy clean
+
+$(STAMP): requirements.txt requirements-dev.txt lambdas/poller/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy lambdas/poller infra app.py local tests
+
+test: lint typecheck
+	$(VENV)/bin/pytest
+
+demo: $(STAMP)
+	$(PY) -m local.demo $(ARGS)
+
+synth: $(STAMP)
+	$(PY) app.py
+
+bench: $(STAMP)
+	$(PY) -m local.bench $(ARGS)
+
+node_modules/.package-lock.json: package.json
+	npm install --no-audit --no-fund
+	touch $@
+
+deploy: $(STAMP) node_modules/.package-lock.json
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk deploy $(ARGS)
+
+clean:
+	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,67 @@
+"""The pure heart of the poller: (snapshot, jobs) -> transitions. No I/O here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from poller.models import EventType, JobSummary, SnapshotItem, Transition
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+def normalise_status(status: str | None) -> str:
+    """Fold the spellings Personalize uses across resources into one form for classifying.
+
+    "CREATE IN_PROGRESS", "in progress" and "IN PROGRESS" all become "IN PROGRESS".
+    Only classification uses this; change detection compares the raw value.
+    """
+    if status is None:
+        return ""
+    folded = " ".join(status.upper().replace("_", " ").split())
+    return folded.removeprefix("CREATE ")
+
+
+def classify(status: str | None) -> EventType:
+    normalised = normalise_status(status)
+    if normalised == "ACTIVE":
+        return EventType.JOB_SUCCEEDED
+    if normalised.endswith("FAILED"):
+        return EventType.JOB_FAILED
+    return EventType.JOB_STATUS_CHANGED
+
+
+def latest_per_job(jobs: Iterable[JobSummary]) -> dict[str, JobSummary]:
+    """Index jobs by ARN, keeping the most recently updated one.
+
+    A listing that shifts while it is paged can return a job twice. Jobs without an ARN
+    cannot be tracked across polls and are left out; the caller reports them.
+    """
+    latest: dict[str, JobSummary] = {}
+    for job in jobs:
+        if job.arn is None:
+            continue
+        seen = latest.get(job.arn)
+        if seen is None or (job.last_updated_time or _EPOCH) >= (seen.last_updated_time or _EPOCH):
+            latest[job.arn] = job
+    return latest
+
+
+def diff(snapshot: Mapping[str, SnapshotItem], jobs: Iterable[JobSummary]) -> list[Transition]:
+    """Transitions between the recorded snapshot and the jobs listed now.
+
+    A job missing from the snapshot is new (previous status None); a job whose status
+    differs, compared exactly as the API returned it, has moved. Jobs missing from the
+    listing are not treated as gone: the snapshot keeps them.
+    """
+    transitions: list[Transition] = []
+    for arn, job in latest_per_job(jobs).items():
+        recorded = snapshot.get(arn)
+        if recorded is not None and recorded.status == job.status:
+            continue
+        previous = recorded.status if recorded is not None else None
+        transitions.append(Transition(classify(job.status), job, previous))
+    return transitions

@@ -1,0 +1,31 @@
+"""Domain errors: what went wrong, in the poller's words, raised from the AWS error."""
+
+from __future__ import annotations
+
+
+class PollerError(Exception):
+    """Base of the poller's own errors."""
+
+
+class ConfigurationError(PollerError):
+    """An environment variable is missing or malformed."""
+
+
+class JobListingError(PollerError):
+    """ListBatchSegmentJobs failed after botocore's retries; nothing was diffed."""
+
+
+class SnapshotError(PollerError):
+    """The snapshot table could not be read or written."""
+
+
+class PublishFailedError(PollerError):
+    """Some transitions could not be published; their snapshot was left for the next run."""
+
+    def __init__(self, failed: int, total: int) -> None:
+        super().__init__(
+            f"{failed} of {total} transitions could not be published; they stay unrecorded "
+            "and the next poll publishes them again"
+        )
+        self.failed = failed
+        self.total = total

@@ -1,0 +1,47 @@
+"""The three shapes the poller works with: a job as listed, its snapshot, and the event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+class EventType(StrEnum):
+    JOB_SUCCEEDED = "JOB_SUCCEEDED"
+    JOB_FAILED = "JOB_FAILED"
+    JOB_STATUS_CHANGED = "JOB_STATUS_CHANGED"
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    """A BatchSegmentJobSummary. Every field is optional in the API, so here too."""
+
+    arn: str | None = None
+    name: str | None = None
+    status: str | None = None
+    creation_time: datetime | None = None
+    last_updated_time: datetime | None = None
+    failure_reason: str | None = None
+    solution_version_arn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotItem:
+    """What the snapshot table remembers of a job: the status last published (or baselined)."""
+
+    arn: str
+    status: str | None
+    job_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """One event: a job seen for the first time or seen in a new status."""
+
+    event_type: EventType
+    job: JobSummary
+    previous_status: str | None

@@ -1,0 +1,221 @@
+"""Turns a transition into what people and machines receive. Pure: no I/O, no clock.
+
+The event JSON, the message attribute names and the SNS message keys are a public
+contract (docs/events.md): subscribers' filter policies and pipelines depend on them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from poller.models import EventType, Transition
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+SCHEMA_VERSION = "1"
+# SNS rejects a publish whose message plus attributes exceed 256 KiB; keep headroom for
+# the request's own framing.
+MAX_PUBLISH_BYTES = 256 * 1024 - 2 * 1024
+MAX_SUBJECT_CHARS = 99  # SNS: "less than 100 characters"
+ABSENT = "NONE"  # attribute value for a field the job summary lacks; SNS rejects empty values
+
+_OUTCOME = {
+    EventType.JOB_SUCCEEDED: "SUCCEEDED",
+    EventType.JOB_FAILED: "FAILED",
+}
+_CONSOLE_DOMAIN = {
+    "aws-cn": "console.amazonaws.cn",
+    "aws-us-gov": "console.amazonaws-us-gov.com",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """Facts about the poll rather than the job."""
+
+    region: str
+    detected_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEntry:
+    """One SNS message, ready for Publish or PublishBatch."""
+
+    subject: str
+    message: str
+    attributes: dict[str, str]
+
+    @property
+    def size(self) -> int:
+        attributes = sum(
+            len(k) + len(v.encode()) + len("String") for k, v in self.attributes.items()
+        )
+        return len(self.message.encode()) + len(self.subject) + attributes
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _arn_part(arn: str | None, index: int) -> str | None:
+    parts = (arn or "").split(":", 5)
+    return parts[index] or None if len(parts) == 6 else None
+
+
+def console_url(region: str, partition: str | None) -> str:
+    domain = _CONSOLE_DOMAIN.get(partition or "aws", "console.aws.amazon.com")
+    return f"https://{region}.{domain}/personalize/home?region={region}"
+
+
+def truncate(text: str, limit: int | None) -> str:
+    """Cut text to at most about `limit` characters, saying so at the end."""
+    if limit is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[... truncated: first {limit} of {len(text)} characters shown]"
+
+
+def event_document(
+    transition: Transition, context: EventContext, reason_limit: int | None = None
+) -> dict[str, Any]:
+    job = transition.job
+    reason = truncate(job.failure_reason, reason_limit) if job.failure_reason else None
+    return {
+        "schemaVersion": SCHEMA_VERSION,
+        "eventType": transition.event_type.value,
+        "batchSegmentJobArn": job.arn,
+        "jobName": job.name,
+        "solutionVersionArn": job.solution_version_arn,
+        "previousStatus": transition.previous_status,
+        "status": job.status,
+        "failureReason": reason,
+        "creationDateTime": _iso(job.creation_time),
+        "lastUpdatedDateTime": _iso(job.last_updated_time),
+        "region": context.region,
+        "accountId": _arn_part(job.arn, 4),
+        "consoleUrl": console_url(context.region, _arn_part(job.arn, 1)),
+        "detectedAt": _iso(context.detected_at),
+    }
+
+
+def display_name(transition: Transition) -> str:
+    job = transition.job
+    if job.name:
+        return job.name
+    resource = _arn_part(job.arn, 5)
+    return resource.rsplit("/", 1)[-1] if resource else "unnamed job"
+
+
+def _printable_ascii(text: str) -> str:
+    return "".join(c if " " <= c <= "~" else "?" for c in text)
+
+
+def subject(transition: Transition) -> str:
+    """Outcome first, then the job: 'FAILED: segment-job-42 (CREATE FAILED)'."""
+    status = transition.job.status or "UNKNOWN STATUS"
+    outcome = _OUTCOME.get(transition.event_type)
+    line = (
+        f"{outcome}: {display_name(transition)} ({status})"
+        if outcome
+        else (f"{status}: {display_name(transition)}")
+    )
+    line = " ".join(_printable_ascii(line).split())
+    return line[:MAX_SUBJECT_CHARS]
+
+
+def message_attributes(transition: Transition) -> dict[str, str]:
+    job = transition.job
+    return {
+        "eventType": transition.event_type.value,
+        "status": job.status or ABSENT,
+        "previousStatus": transition.previous_status or ABSENT,
+        "jobName": job.name or ABSENT,
+        "solutionVersionArn": job.solution_version_arn or ABSENT,
+    }
+
+
+def duration_text(transition: Transition) -> str | None:
+    job = transition.job
+    if job.creation_time is None or job.last_updated_time is None:
+        return None
+    seconds = int((job.last_updated_time - job.creation_time).total_seconds())
+    if seconds < 0:
+        return None
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _headline(transition: Transition) -> str:
+    name = display_name(transition)
+    status = transition.job.status or "an unknown status"
+    if transition.event_type is EventType.JOB_SUCCEEDED:
+        return f"Batch segment job {name} finished successfully ({status})."
+    if transition.event_type is EventType.JOB_FAILED:
+        return f"Batch segment job {name} FAILED ({status})."
+    if transition.previous_status is None:
+        return f"New batch segment job {name} is {status}."
+    return f"Batch segment job {name} is now {status}."
+
+
+def email_text(document: dict[str, Any], transition: Transition) -> str:
+    """Plain text for a person scanning an inbox; survives every mail client."""
+    previous = document["previousStatus"] or "(first seen)"
+    rows = [
+        ("Job", display_name(transition)),
+        ("Status", f"{previous} -> {document['status'] or '(unknown)'}"),
+        ("Created", document["creationDateTime"]),
+        ("Last updated", document["lastUpdatedDateTime"]),
+        ("Duration", duration_text(transition)),
+        ("Solution version", document["solutionVersionArn"]),
+        ("Job ARN", document["batchSegmentJobArn"]),
+        ("Region", document["region"]),
+        ("Account", document["accountId"]),
+        ("Detected at", document["detectedAt"]),
+        ("Console", document["consoleUrl"]),
+    ]
+    lines = [_headline(transition), ""]
+    lines += [f"{label + ':':<18}{value if value else '(not reported)'}" for label, value in rows]
+    if document["failureReason"]:
+        lines += ["", "Failure reason:"]
+        lines += [f"  {line}" for line in document["failureReason"].splitlines()]
+    lines += [
+        "",
+        f"Event type: {document['eventType']}. Sent by the Personalize batch segment job notifier.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _render(
+    transition: Transition, context: EventContext, reason_limit: int | None
+) -> PublishEntry:
+    document = event_document(transition, context, reason_limit)
+    event_json = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    envelope = {
+        "default": event_json,
+        "sqs": event_json,
+        "lambda": event_json,
+        "email": email_text(document, transition),
+    }
+    return PublishEntry(
+        subject=subject(transition),
+        message=json.dumps(envelope, ensure_ascii=False),
+        attributes=message_attributes(transition),
+    )
+
+
+def publish_entry(
+    transition: Transition, context: EventContext, max_bytes: int = MAX_PUBLISH_BYTES
+) -> PublishEntry:
+    """Render a transition for SNS, truncating the failure reason until the whole fits."""
+    entry = _render(transition, context, None)
+    limit = len(transition.job.failure_reason or "")
+    while entry.size > max_bytes and limit > 0:
+        # Escaping and the four copies make size non-linear in the reason; shrink and re-measure.
+        limit = min(limit // 2, int(limit * max_bytes / entry.size))
+        entry = _render(transition, context, limit)
+    if entry.size > max_bytes:
+        raise ValueError(f"message for {transition.job.arn} exceeds {max_bytes} bytes")
+    return entry

@@ -1,0 +1,52 @@
+"""The poller's environment, parsed once into a typed model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from poller.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+TABLE_ENV = "SNAPSHOT_TABLE_NAME"
+TOPIC_ENV = "TOPIC_ARN"
+SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
+REGION_ENV = "AWS_REGION"
+
+_SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
+_TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    topic_arn: str
+    region: str
+    solution_version_arns: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        def required(name: str) -> str:
+            value = env.get(name, "").strip()
+            if not value:
+                raise ConfigurationError(f"environment variable {name} is not set")
+            return value
+
+        topic_arn = required(TOPIC_ENV)
+        if not _TOPIC_ARN.match(topic_arn):
+            raise ConfigurationError(f"{TOPIC_ENV} is not an SNS topic ARN: {topic_arn!r}")
+        arns = tuple(a.strip() for a in env.get(SOLUTION_VERSIONS_ENV, "").split(",") if a.strip())
+        for arn in arns:
+            if not _SOLUTION_VERSION_ARN.match(arn):
+                raise ConfigurationError(
+                    f"{SOLUTION_VERSIONS_ENV} holds {arn!r}, which is not a solution version ARN"
+                )
+        return cls(
+            table_name=required(TABLE_ENV),
+            topic_arn=topic_arn,
+            region=required(REGION_ENV),
+            solution_version_arns=arns,
+        )

@@ -1,0 +1,250 @@
+"""A local Amazon Personalize endpoint for batch segment jobs.
+
+moto does not emulate batch segment jobs, so this speaks the real AWS JSON 1.1 protocol
+(POST /, X-Amz-Target: AmazonPersonalize.<Operation>) that botocore uses, over HTTP on
+loopback. Point boto3 at it with AWS_ENDPOINT_URL_PERSONALIZE. Jobs and faults are set
+from Python; every request is counted per operation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TARGET_PREFIX = "AmazonPersonalize."
+SUMMARY_FIELDS = (
+    "batchSegmentJobArn",
+    "jobName",
+    "status",
+    "creationDateTime",
+    "lastUpdatedDateTime",
+    "failureReason",
+    "solutionVersionArn",
+)
+
+
+@dataclass
+class Fault:
+    code: str
+    http_status: int
+    message: str
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, http_status: int, message: str) -> None:
+        super().__init__(message)
+        self.fault = Fault(code, http_status, message)
+
+
+class PersonalizeEmulator:
+    """Holds the jobs and serves them. Thread-safe: the server answers on its own threads."""
+
+    def __init__(self, region: str = "us-east-1", account_id: str = "123456789012") -> None:
+        self.region = region
+        self.account_id = account_id
+        self.calls: Counter[str] = Counter()
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._faults: dict[str, deque[Fault]] = {}
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # --- state -------------------------------------------------------------------------
+    def job_arn(self, name: str) -> str:
+        return f"arn:aws:personalize:{self.region}:{self.account_id}:batch-segment-job/{name}"
+
+    def solution_version_arn(self, solution: str = "segments", version: str = "1") -> str:
+        return (
+            f"arn:aws:personalize:{self.region}:{self.account_id}:solution/{solution}/{version}"
+        )
+
+    def add_job(
+        self,
+        name: str,
+        status: str = "PENDING",
+        *,
+        solution_version_arn: str | None = None,
+        failure_reason: str | None = None,
+        at: float | None = None,
+        **extra: Any,
+    ) -> str:
+        """Create a job; returns its ARN. `extra` holds DescribeBatchSegmentJob-only fields."""
+        now = time.time() if at is None else at
+        arn = self.job_arn(name)
+        job = {
+            "batchSegmentJobArn": arn,
+            "jobName": name,
+            "status": status,
+            "creationDateTime": now,
+            "lastUpdatedDateTime": now,
+            "solutionVersionArn": solution_version_arn or self.solution_version_arn(),
+            "failureReason": failure_reason,
+            **extra,
+        }
+        with self._lock:
+            self._jobs[arn] = job
+        return arn
+
+    def put_raw_job(self, summary: dict[str, Any]) -> None:
+        """Store a summary exactly as given, e.g. with fields missing."""
+        key = summary.get("batchSegmentJobArn") or f"raw-{len(self._jobs)}"
+        with self._lock:
+            self._jobs[key] = dict(summary)
+
+    def set_status(
+        self, arn: str, status: str, *, failure_reason: str | None = None, at: float | None = None
+    ) -> None:
+        with self._lock:
+            job = self._jobs[arn]
+            job["status"] = status
+            job["lastUpdatedDateTime"] = time.time() if at is None else at
+            if failure_reason is not None:
+                job["failureReason"] = failure_reason
+
+    def jobs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(job) for job in self._jobs.values()]
+
+    def inject_fault(
+        self,
+        operation: str,
+        code: str = "ThrottlingException",
+        http_status: int = 400,
+        *,
+        times: int = 1,
+        message: str = "Rate exceeded",
+    ) -> None:
+        """Make the next `times` calls of `operation` fail with this error."""
+        with self._lock:
+            queue = self._faults.setdefault(operation, deque())
+            queue.extend(Fault(code, http_status, message) for _ in range(times))
+
+    def reset(self) -> None:
+        with self._lock:
+            self._jobs.clear()
+            self._faults.clear()
+            self.calls.clear()
+
+    # --- operations --------------------------------------------------------------------
+    def handle(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self.calls[operation] += 1
+            queue = self._faults.get(operation)
+            if queue:
+                fault = queue.popleft()
+                raise ApiError(fault.code, fault.http_status, fault.message)
+        if operation == "ListBatchSegmentJobs":
+            return self._list(body)
+        if operation == "DescribeBatchSegmentJob":
+            return self._describe(body)
+        raise ApiError("UnknownOperationException", 400, f"{operation} is not emulated")
+
+    def _list(self, body: dict[str, Any]) -> dict[str, Any]:
+        max_results = body.get("maxResults", 100)
+        if not isinstance(max_results, int) or not 1 <= max_results <= 100:
+            raise ApiError("InvalidInputException", 400, "maxResults must be 1-100")
+        scope = body.get("solutionVersionArn")
+        with self._lock:
+            jobs = [
+                dict(job)
+                for job in self._jobs.values()
+                if scope is None or job.get("solutionVersionArn") == scope
+            ]
+        # Newest first, as the console shows them; ties broken by ARN for a stable order.
+        jobs.sort(key=lambda j: (-(j.get("creationDateTime") or 0), j.get("batchSegmentJobArn", "")))
+        offset = self._decode_token(body.get("nextToken"), scope)
+        page = jobs[offset : offset + max_results]
+        response: dict[str, Any] = {
+            "batchSegmentJobs": [
+                {k: job[k] for k in SUMMARY_FIELDS if job.get(k) is not None} for job in page
+            ]
+        }
+        if offset + max_results < len(jobs):
+            response["nextToken"] = self._encode_token(offset + max_results, scope)
+        return response
+
+    def _describe(self, body: dict[str, Any]) -> dict[str, Any]:
+        arn = body.get("batchSegmentJobArn")
+        with self._lock:
+            job = self._jobs.get(arn) if isinstance(arn, str) else None
+            if job is None:
+                raise ApiError("ResourceNotFoundException", 400, f"{arn} not found")
+            return {"batchSegmentJob": {k: v for k, v in job.items() if v is not None}}
+
+    @staticmethod
+    def _encode_token(offset: int, scope: str | None) -> str:
+        raw = json.dumps({"offset": offset, "scope": scope}).encode()
+        return base64.urlsafe_b64encode(raw).decode()
+
+    @staticmethod
+    def _decode_token(token: str | None, scope: str | None) -> int:
+        if token is None:
+            return 0
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if decoded["scope"] != scope:
+                raise ValueError("token belongs to another listing")
+            return int(decoded["offset"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ApiError("InvalidNextTokenException", 400, "The token is not valid") from err
+
+    # --- server ------------------------------------------------------------------------
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        emulator = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                target = self.headers.get("X-Amz-Target", "")
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b"{}"
+                try:
+                    if not target.startswith(TARGET_PREFIX):
+                        raise ApiError("UnknownOperationException", 400, f"bad target {target!r}")
+                    body = json.loads(raw or b"{}")
+                    self._send(200, emulator.handle(target.removeprefix(TARGET_PREFIX), body))
+                except ApiError as err:
+                    self._send(
+                        err.fault.http_status,
+                        {"__type": err.fault.code, "message": err.fault.message},
+                        error_type=err.fault.code,
+                    )
+                except json.JSONDecodeError:
+                    self._send(400, {"__type": "SerializationException", "message": "bad JSON"})
+
+            def _send(self, status: int, payload: dict[str, Any], error_type: str = "") -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("x-amzn-RequestId", "emulated")
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                """Quiet: the runner reports calls itself."""
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self.endpoint
+
+    @property
+    def endpoint(self) -> str:
+        assert self._server is not None, "start() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

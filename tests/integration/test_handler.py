@@ -1,0 +1,256 @@
+"""The poller's handler against local AWS: moto's server and the Personalize emulator."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from poller.errors import PublishFailedError
+from tests.integration.conftest import observer_client, reset_handler_caches, ts
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Stack
+
+
+def events(notifications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [json.loads(n["Message"]) for n in notifications]
+
+
+def transitions(notifications: list[dict[str, Any]]) -> list[tuple[str | None, str | None, str]]:
+    return [(e["jobName"], e["previousStatus"], e["status"]) for e in events(notifications)]
+
+
+def writes(stack: Stack) -> int:
+    return sum(
+        count
+        for call, count in stack.calls.items()
+        if call.startswith("dynamodb:") and call.split(":")[1] in {"PutItem", "BatchWriteItem", "UpdateItem"}
+    )
+
+
+def test_first_run_records_existing_jobs_and_sends_nothing(stack: Stack) -> None:
+    for i in range(3):
+        stack.personalize.add_job(f"old-{i}", "ACTIVE", at=ts(i))
+    stack.personalize.add_job("old-failed", "CREATE FAILED", failure_reason="bad input", at=ts(5))
+
+    summary = stack.invoke()
+
+    assert summary["firstRun"] is True
+    assert summary["jobsSeen"] == 4
+    assert stack.notifications() == []
+    snapshot = stack.snapshot()
+    assert {item["jobName"]: item["status"] for item in snapshot.values()} == {
+        "old-0": "ACTIVE",
+        "old-1": "ACTIVE",
+        "old-2": "ACTIVE",
+        "old-failed": "CREATE FAILED",
+    }
+
+
+def test_first_run_with_no_jobs_still_ends_the_first_run(stack: Stack) -> None:
+    assert stack.invoke()["firstRun"] is True
+    stack.personalize.add_job("brand-new", "PENDING")
+
+    summary = stack.invoke()
+
+    assert summary["firstRun"] is False
+    assert transitions(stack.notifications()) == [("brand-new", None, "PENDING")]
+
+
+def test_lifecycle_pending_in_progress_active(stack: Stack) -> None:
+    stack.invoke()
+    arn = stack.personalize.add_job("segments-1", "PENDING", at=ts(0))
+    stack.invoke()
+    stack.personalize.set_status(arn, "IN PROGRESS", at=ts(3))
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE", at=ts(40))
+    stack.invoke()
+
+    received = stack.notifications()
+    assert transitions(received) == [
+        ("segments-1", None, "PENDING"),
+        ("segments-1", "PENDING", "IN PROGRESS"),
+        ("segments-1", "IN PROGRESS", "ACTIVE"),
+    ]
+    assert [e["eventType"] for e in events(received)] == [
+        "JOB_STATUS_CHANGED",
+        "JOB_STATUS_CHANGED",
+        "JOB_SUCCEEDED",
+    ]
+    last = received[-1]
+    assert last["Subject"] == "SUCCEEDED: segments-1 (ACTIVE)"
+    assert last["MessageAttributes"]["eventType"] == {"Type": "String", "Value": "JOB_SUCCEEDED"}
+    assert last["MessageAttributes"]["previousStatus"]["Value"] == "IN PROGRESS"
+    assert received[0]["MessageAttributes"]["previousStatus"]["Value"] == "NONE"
+    event = events(received)[-1]
+    assert event["creationDateTime"] == "2026-11-01T09:00:00+00:00"
+    assert event["lastUpdatedDateTime"] == "2026-11-01T09:40:00+00:00"
+    assert event["batchSegmentJobArn"] == arn
+    assert event["accountId"] == "123456789012"
+    assert event["region"] == "us-east-1"
+    assert stack.snapshot()[arn]["status"] == "ACTIVE"
+
+
+def test_a_skipped_state_gives_one_event_from_the_recorded_status(stack: Stack) -> None:
+    arn = stack.personalize.add_job("quick", "PENDING")
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE")
+
+    stack.invoke()
+
+    assert transitions(stack.notifications()) == [("quick", "PENDING", "ACTIVE")]
+
+
+def test_failure_carries_the_reason(stack: Stack) -> None:
+    arn = stack.personalize.add_job("doomed", "IN PROGRESS")
+    stack.invoke()
+    reason = "Input data in s3://bucket/in.json is not valid JSON lines:\nline 7: unexpected ']'"
+    stack.personalize.set_status(arn, "CREATE FAILED", failure_reason=reason)
+
+    stack.invoke()
+
+    (notification,) = stack.notifications()
+    (event,) = events([notification])
+    assert event["eventType"] == "JOB_FAILED"
+    assert event["failureReason"] == reason
+    assert notification["Subject"] == "FAILED: doomed (CREATE FAILED)"
+    assert notification["MessageAttributes"]["status"]["Value"] == "CREATE FAILED"
+
+
+def test_job_created_and_failed_between_polls(stack: Stack) -> None:
+    stack.invoke()
+    stack.personalize.add_job("flash", "CREATE FAILED", failure_reason="role cannot read bucket")
+
+    stack.invoke()
+
+    (event,) = events(stack.notifications())
+    assert (event["eventType"], event["previousStatus"], event["status"]) == (
+        "JOB_FAILED",
+        None,
+        "CREATE FAILED",
+    )
+    assert event["failureReason"] == "role cannot read bucket"
+
+
+def test_many_pages_are_all_read(stack: Stack) -> None:
+    for i in range(260):
+        stack.personalize.add_job(f"job-{i:03d}", "ACTIVE", at=ts(i))
+    stack.invoke()
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 3
+    changed = [stack.personalize.job_arn(f"job-{i:03d}") for i in (0, 150, 259)]
+    for arn in changed:
+        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="boom")
+    stack.calls.clear()
+
+    summary = stack.invoke()
+
+    assert summary["jobsSeen"] == 260
+    assert summary["pages"] == 3
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 3
+    received = events(stack.notifications())
+    assert sorted(e["batchSegmentJobArn"] for e in received) == sorted(changed)
+    assert len(stack.snapshot()) == 260
+
+
+def test_throttled_listing_is_retried(stack: Stack) -> None:
+    stack.invoke()
+    stack.personalize.add_job("busy", "PENDING")
+    stack.personalize.inject_fault("ListBatchSegmentJobs", "ThrottlingException", times=2)
+    stack.personalize.inject_fault("ListBatchSegmentJobs", "LimitExceededException", times=1)
+    stack.calls.clear()
+
+    stack.invoke()
+
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 4
+    assert transitions(stack.notifications()) == [("busy", None, "PENDING")]
+
+
+def test_server_errors_are_retried(stack: Stack) -> None:
+    stack.invoke()
+    stack.personalize.add_job("flaky", "PENDING")
+    stack.personalize.inject_fault("ListBatchSegmentJobs", "InternalServerError", 500)
+    stack.calls.clear()
+
+    stack.invoke()
+
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 2
+    assert transitions(stack.notifications()) == [("flaky", None, "PENDING")]
+
+
+def test_failed_publish_is_delivered_on_the_next_run(stack: Stack) -> None:
+    arn = stack.personalize.add_job("retry-me", "IN PROGRESS")
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE")
+    sns = observer_client("sns")
+    sns.delete_topic(TopicArn=stack.topic_arn)
+
+    with pytest.raises(PublishFailedError):
+        stack.invoke()
+
+    assert stack.snapshot()[arn]["status"] == "IN PROGRESS"
+    topic_arn = sns.create_topic(Name="segment-job-events")["TopicArn"]
+    queue_arn = observer_client("sqs").get_queue_attributes(
+        QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    stack.invoke()
+
+    assert transitions(stack.notifications()) == [("retry-me", "IN PROGRESS", "ACTIVE")]
+    assert stack.snapshot()[arn]["status"] == "ACTIVE"
+
+
+def test_rerun_without_change_sends_and_writes_nothing(stack: Stack) -> None:
+    for i in range(30):
+        stack.personalize.add_job(f"steady-{i}", "ACTIVE")
+    stack.invoke()
+    stack.personalize.add_job("new", "PENDING")
+    stack.invoke()
+    stack.notifications()
+    stack.calls.clear()
+
+    summary = stack.invoke()
+
+    assert summary["transitions"] == 0
+    assert stack.notifications() == []
+    assert writes(stack) == 0
+    assert stack.calls["sns:PublishBatch"] == 0
+    assert stack.calls["dynamodb:Query"] == 1
+    assert stack.calls["dynamodb:GetItem"] == 0
+
+
+def test_unknown_status_and_missing_fields_are_handled(stack: Stack) -> None:
+    stack.invoke()
+    arn = stack.personalize.job_arn("bare")
+    stack.personalize.put_raw_job({"batchSegmentJobArn": arn, "status": "CREATE IN_PROGRESS"})
+    stack.personalize.put_raw_job({"jobName": "no-arn", "status": "PENDING"})
+
+    summary = stack.invoke()
+
+    assert summary["jobsSeen"] == 1
+    (notification,) = stack.notifications()
+    (event,) = events([notification])
+    assert event["jobName"] is None
+    assert event["status"] == "CREATE IN_PROGRESS"
+    assert event["eventType"] == "JOB_STATUS_CHANGED"
+    assert event["creationDateTime"] is None
+    assert notification["MessageAttributes"]["jobName"]["Value"] == "NONE"
+    assert notification["MessageAttributes"]["solutionVersionArn"]["Value"] == "NONE"
+    assert notification["Subject"] == "CREATE IN_PROGRESS: bare"
+
+
+def test_solution_version_filter_lists_only_those_versions(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wanted = stack.personalize.solution_version_arn("segments", "2")
+    monkeypatch.setenv("SOLUTION_VERSION_ARNS", wanted)
+    reset_handler_caches()
+    stack.invoke()
+    stack.personalize.add_job("other", "PENDING")
+    stack.personalize.add_job("mine", "PENDING", solution_version_arn=wanted)
+
+    stack.invoke()
+
+    assert transitions(stack.notifications()) == [("mine", None, "PENDING")]
