@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 MOTO_SERVICES = ("DYNAMODB", "SNS", "SQS", "EVENTS", "STS", "CLOUDFORMATION")
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto accepts any credentials
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
 

@@ -59,9 +59,7 @@ class PersonalizeEmulator:
         return f"arn:aws:personalize:{self.region}:{self.account_id}:batch-segment-job/{name}"
 
     def solution_version_arn(self, solution: str = "segments", version: str = "1") -> str:
-        return (
-            f"arn:aws:personalize:{self.region}:{self.account_id}:solution/{solution}/{version}"
-        )
+        return f"arn:aws:personalize:{self.region}:{self.account_id}:solution/{solution}/{version}"
 
     def add_job(
         self,
@@ -156,7 +154,9 @@ class PersonalizeEmulator:
                 if scope is None or job.get("solutionVersionArn") == scope
             ]
         # Newest first, as the console shows them; ties broken by ARN for a stable order.
-        jobs.sort(key=lambda j: (-(j.get("creationDateTime") or 0), j.get("batchSegmentJobArn", "")))
+        jobs.sort(
+            key=lambda j: (-(j.get("creationDateTime") or 0), j.get("batchSegmentJobArn", ""))
+        )
         offset = self._decode_token(body.get("nextToken"), scope)
         page = jobs[offset : offset + max_results]
         response: dict[str, Any] = {
@@ -229,7 +229,7 @@ class PersonalizeEmulator:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the runner reports calls itself."""
 
         self._server = ThreadingHTTPServer((host, port), Handler)

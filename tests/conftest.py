@@ -37,7 +37,7 @@ def api_calls() -> Iterator[Counter[str]]:
     calls: Counter[str] = Counter()
 
     def record(event_name: str, **_: object) -> None:
-        _, service, operation = event_name.split(".", 2)
+        _event, service, operation = event_name.split(".", 2)
         calls[f"{service}:{operation}"] += 1
 
     boto3.DEFAULT_SESSION.events.register("before-send", record)  # type: ignore[union-attr]

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import importlib
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from local.local_aws import drain_queue
 from poller.snapshot_store import JOB_PARTITION, MARKER_KEY, PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:
+    from collections import Counter
     from collections.abc import Iterator
 
     from local.local_aws import LocalAws

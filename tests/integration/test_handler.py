@@ -26,7 +26,8 @@ def writes(stack: Stack) -> int:
     return sum(
         count
         for call, count in stack.calls.items()
-        if call.startswith("dynamodb:") and call.split(":")[1] in {"PutItem", "BatchWriteItem", "UpdateItem"}
+        if call.startswith("dynamodb:")
+        and call.split(":")[1] in {"PutItem", "BatchWriteItem", "UpdateItem"}
     )
 
 

@@ -1,0 +1,131 @@
+"""The stack's configuration: typed, validated in one place, read from CDK context.
+
+Each value can be given as `cdk synth|deploy -c name=value`. A bad value fails synth with
+a message that names it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import aws_logs as logs
+
+STACK_NAME = "PersonalizeSegmentJobNotifier"
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# The retention periods CloudWatch Logs accepts, by day count.
+_RETENTION = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    120: logs.RetentionDays.FOUR_MONTHS,
+    150: logs.RetentionDays.FIVE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    400: logs.RetentionDays.THIRTEEN_MONTHS,
+    545: logs.RetentionDays.EIGHTEEN_MONTHS,
+    731: logs.RetentionDays.TWO_YEARS,
+    1096: logs.RetentionDays.THREE_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the value."""
+
+
+def _as_list(name: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, str):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    if isinstance(raw, list) and all(isinstance(item, str) for item in raw):
+        return tuple(item.strip() for item in raw if item.strip())
+    raise ConfigError(
+        f"{name}: expected a comma-separated string or a list of strings, got {raw!r}"
+    )
+
+
+def _as_int(name: str, raw: Any, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name}: expected a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
+    return value
+
+
+def _as_bool(name: str, raw: Any, default: bool) -> bool:
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1", "yes"}:
+        return True
+    if text in {"false", "0", "no"}:
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _retention(raw: Any) -> logs.RetentionDays:
+    days = _as_int("logRetentionDays", raw, 30, 1, 1827)
+    if days not in _RETENTION:
+        allowed = ", ".join(map(str, _RETENTION))
+        raise ConfigError(f"logRetentionDays: must be one of {allowed}, got {days}")
+    return _RETENTION[days]
+
+
+@dataclass(frozen=True)
+class NotifierConfig:
+    schedule_minutes: int = 5
+    notify_emails: tuple[str, ...] = ()
+    solution_version_arns: tuple[str, ...] = ()
+    log_level: str = "INFO"
+    tracing: bool = True
+    powertools_layer_version: int = 27
+    log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+
+    @property
+    def timeout_seconds(self) -> int:
+        """Shorter than the schedule period, so one run ends before the next starts."""
+        return min(900, int(self.schedule_minutes * 60 * 0.8))
+
+    @classmethod
+    def from_context(cls, get: Any) -> NotifierConfig:
+        """Build from a context lookup such as `app.node.try_get_context`."""
+        emails = _as_list("notifyEmails", get("notifyEmails"))
+        for email in emails:
+            if not _EMAIL.match(email):
+                raise ConfigError(f"notifyEmails: {email!r} is not an email address")
+        arns = _as_list("solutionVersionArns", get("solutionVersionArns"))
+        for arn in arns:
+            if not _SOLUTION_VERSION_ARN.match(arn):
+                raise ConfigError(f"solutionVersionArns: {arn!r} is not a solution version ARN")
+        log_level = str(get("logLevel") or "INFO").upper()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError(
+                f"logLevel: must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
+            )
+        return cls(
+            schedule_minutes=_as_int("scheduleMinutes", get("scheduleMinutes"), 5, 1, 1440),
+            notify_emails=emails,
+            solution_version_arns=arns,
+            log_level=log_level,
+            tracing=_as_bool("tracing", get("tracing"), True),
+            powertools_layer_version=_as_int(
+                "powertoolsLayerVersion", get("powertoolsLayerVersion"), 27, 1, 10_000
+            ),
+            log_retention=_retention(get("logRetentionDays")),
+        )

@@ -1,0 +1,36 @@
+"""The notifier stack: channels (topic, subscriptions) and notifier (schedule, poller, table)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_cdk import CfnOutput, Stack
+
+from infra.constructs.channels import Channels
+from infra.constructs.notifier import Notifier
+
+if TYPE_CHECKING:
+    from constructs import Construct
+
+    from infra.config import NotifierConfig
+
+
+class NotifierStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, config: NotifierConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            id,
+            description="Notifications for Amazon Personalize batch segment jobs",
+            **kwargs,
+        )
+        self.channels = Channels(self, "Channels", emails=config.notify_emails)
+        self.notifier = Notifier(self, "Notifier", config=config, topic=self.channels.topic)
+
+        CfnOutput(
+            self,
+            "TopicArn",
+            value=self.channels.topic.topic_arn,
+            description="Subscribe here to receive batch segment job events",
+        )
+        CfnOutput(self, "SnapshotTableName", value=self.notifier.table.table_name)
+        CfnOutput(self, "PollerFunctionName", value=self.notifier.function.function_name)
