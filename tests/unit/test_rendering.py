@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from poller.models import EventType, JobSummary, Transition
+from poller.rendering import (
+    MAX_PUBLISH_BYTES,
+    EventContext,
+    console_url,
+    duration_text,
+    event_document,
+    message_attributes,
+    publish_entry,
+    subject,
+    truncate,
+)
+
+ARN = "arn:aws:personalize:eu-west-1:111122223333:batch-segment-job/segment-job-42"
+SV = "arn:aws:personalize:eu-west-1:111122223333:solution/segments/abc"
+CONTEXT = EventContext(region="eu-west-1", detected_at=datetime(2026, 11, 1, 10, 5, tzinfo=UTC))
+CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+UPDATED = datetime(2026, 11, 1, 10, 2, 3, tzinfo=UTC)
+EVENT_KEYS = [
+    "schemaVersion",
+    "eventType",
+    "batchSegmentJobArn",
+    "jobName",
+    "solutionVersionArn",
+    "previousStatus",
+    "status",
+    "failureReason",
+    "creationDateTime",
+    "lastUpdatedDateTime",
+    "region",
+    "accountId",
+    "consoleUrl",
+    "detectedAt",
+]
+ATTRIBUTE_NAMES = {"eventType", "status", "previousStatus", "jobName", "solutionVersionArn"}
+
+
+def failed(
+    reason: str | None = "Input is not valid JSON", name: str | None = "segment-job-42"
+) -> Transition:
+    return Transition(
+        EventType.JOB_FAILED,
+        JobSummary(
+            arn=ARN,
+            name=name,
+            status="CREATE FAILED",
+            creation_time=CREATED,
+            last_updated_time=UPDATED,
+            failure_reason=reason,
+            solution_version_arn=SV,
+        ),
+        previous_status="IN PROGRESS",
+    )
+
+
+def envelope(transition: Transition) -> dict[str, str]:
+    parsed: dict[str, str] = json.loads(publish_entry(transition, CONTEXT).message)
+    return parsed
+
+
+def test_event_document_is_the_documented_contract() -> None:
+    document = event_document(failed(), CONTEXT)
+    assert list(document) == EVENT_KEYS
+    assert document == {
+        "schemaVersion": "1",
+        "eventType": "JOB_FAILED",
+        "batchSegmentJobArn": ARN,
+        "jobName": "segment-job-42",
+        "solutionVersionArn": SV,
+        "previousStatus": "IN PROGRESS",
+        "status": "CREATE FAILED",
+        "failureReason": "Input is not valid JSON",
+        "creationDateTime": "2026-11-01T09:00:00+00:00",
+        "lastUpdatedDateTime": "2026-11-01T10:02:03+00:00",
+        "region": "eu-west-1",
+        "accountId": "111122223333",
+        "consoleUrl": "https://eu-west-1.console.aws.amazon.com/personalize/home?region=eu-west-1",
+        "detectedAt": "2026-11-01T10:05:00+00:00",
+    }
+
+
+def test_message_keys_for_each_protocol() -> None:
+    message = envelope(failed())
+    assert set(message) == {"default", "sqs", "lambda", "email"}
+    assert message["default"] == message["sqs"] == message["lambda"]
+    assert json.loads(message["sqs"]) == event_document(failed(), CONTEXT)
+
+
+def test_email_is_for_people() -> None:
+    email = envelope(failed("Line one\nLine two: café"))["email"]
+    assert email.startswith("Batch segment job segment-job-42 FAILED (CREATE FAILED).")
+    assert "IN PROGRESS -> CREATE FAILED" in email
+    assert "  Line one\n  Line two: café" in email
+    assert "1h 02m 03s" in email
+    assert SV in email
+    assert "eu-west-1" in email
+    assert "111122223333" in email
+    assert "https://eu-west-1.console.aws.amazon.com/personalize/home" in email
+
+
+def test_email_for_missing_fields_says_not_reported() -> None:
+    transition = Transition(EventType.JOB_STATUS_CHANGED, JobSummary(arn=ARN), None)
+    email = envelope(transition)["email"]
+    assert "New batch segment job segment-job-42 is an unknown status." in email
+    assert "(not reported)" in email
+    assert "(first seen) -> (unknown)" in email
+
+
+def test_subject_outcome_first() -> None:
+    assert subject(failed()) == "FAILED: segment-job-42 (CREATE FAILED)"
+    ok = Transition(EventType.JOB_SUCCEEDED, JobSummary(arn=ARN, name="j", status="ACTIVE"), "X")
+    assert subject(ok) == "SUCCEEDED: j (ACTIVE)"
+    moving = Transition(
+        EventType.JOB_STATUS_CHANGED, JobSummary(arn=ARN, name="j", status="IN PROGRESS"), None
+    )
+    assert subject(moving) == "IN PROGRESS: j"
+
+
+@pytest.mark.parametrize(
+    "transition",
+    [
+        Transition(EventType.JOB_STATUS_CHANGED, JobSummary(), None),
+        Transition(EventType.JOB_STATUS_CHANGED, JobSummary(status="Ünïcode\nstatus\t!"), None),
+        Transition(EventType.JOB_FAILED, JobSummary(name="n" * 63, status="S" * 256), "PENDING"),
+        Transition(EventType.JOB_SUCCEEDED, JobSummary(arn=ARN, status="ACTIVE"), None),
+    ],
+)
+def test_subject_is_printable_ascii_within_limits(transition: Transition) -> None:
+    text = subject(transition)
+    assert 1 <= len(text) < 100
+    assert all(" " <= c <= "~" for c in text)
+    assert not text.startswith(" ")
+
+
+def test_subject_falls_back_to_the_arn_name() -> None:
+    transition = Transition(EventType.JOB_SUCCEEDED, JobSummary(arn=ARN, status="ACTIVE"), None)
+    assert subject(transition) == "SUCCEEDED: segment-job-42 (ACTIVE)"
+
+
+def test_attributes_are_never_empty() -> None:
+    attributes = message_attributes(Transition(EventType.JOB_STATUS_CHANGED, JobSummary(), None))
+    assert set(attributes) == ATTRIBUTE_NAMES
+    assert attributes == {
+        "eventType": "JOB_STATUS_CHANGED",
+        "status": "NONE",
+        "previousStatus": "NONE",
+        "jobName": "NONE",
+        "solutionVersionArn": "NONE",
+    }
+    assert message_attributes(failed()) == {
+        "eventType": "JOB_FAILED",
+        "status": "CREATE FAILED",
+        "previousStatus": "IN PROGRESS",
+        "jobName": "segment-job-42",
+        "solutionVersionArn": SV,
+    }
+
+
+def test_huge_failure_reason_is_truncated_visibly_under_the_limit() -> None:
+    reason = ('Ωμέγα "quoted" \\ line\n' * 15_000)[:300_000]
+    entry = publish_entry(failed(reason), CONTEXT)
+    assert entry.size <= MAX_PUBLISH_BYTES
+    assert len(entry.message.encode()) < 256 * 1024
+    message = json.loads(entry.message)
+    event = json.loads(message["sqs"])
+    assert event["failureReason"].startswith(reason[:1000])
+    assert event["failureReason"].endswith(f"of {len(reason)} characters shown]")
+    assert "truncated" in message["email"]
+
+
+def test_short_failure_reason_is_untouched() -> None:
+    assert json.loads(envelope(failed("x" * 10_000))["sqs"])["failureReason"] == "x" * 10_000
+
+
+def test_truncate() -> None:
+    assert truncate("abc", None) == "abc"
+    assert truncate("abc", 3) == "abc"
+    assert truncate("abcdef", 2) == "ab\n[... truncated: first 2 of 6 characters shown]"
+
+
+def test_duration() -> None:
+    assert duration_text(failed()) == "1h 02m 03s"
+    assert duration_text(Transition(EventType.JOB_FAILED, JobSummary(), None)) is None
+
+
+def test_console_url_follows_the_partition() -> None:
+    assert console_url("cn-north-1", "aws-cn").startswith(
+        "https://cn-north-1.console.amazonaws.cn/"
+    )
+    assert console_url("us-east-1", None).startswith("https://us-east-1.console.aws.amazon.com/")
