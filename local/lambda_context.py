@@ -6,6 +6,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+# Set after the function's own environment when running a handler outside Lambda:
+# there is no X-Ray daemon to send traces to.
+LOCAL_RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
+
 
 @dataclass
 class LocalLambdaContext:

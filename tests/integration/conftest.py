@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from local.lambda_context import LocalLambdaContext
+from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
+from local.provision import provision, subscribe_queue
+from local.template import PollerSpec, read_poller, synth
 from poller.snapshot_store import JOB_PARTITION, MARKER_KEY, PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:
@@ -19,14 +21,13 @@ if TYPE_CHECKING:
     from local.local_aws import LocalAws
     from local.personalize_emulator import PersonalizeEmulator
 
-TABLE = "segment-job-snapshot"
-
 
 @dataclass
 class Stack:
-    """The notifier's resources in local AWS, with helpers to run and observe it."""
+    """The notifier's resources in local AWS, built from the synthesized template."""
 
     aws: LocalAws
+    spec: PollerSpec
     table_name: str
     topic_arn: str
     queue_url: str
@@ -37,22 +38,21 @@ class Stack:
     def personalize(self) -> PersonalizeEmulator:
         return self.aws.personalize
 
-    def invoke(self, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = poller_handler().handler(
+    def invoke(self, event: Any = None) -> dict[str, Any]:
+        result: dict[str, Any] = poller_handler(self.spec).handler(
             event if event is not None else {"source": "aws.events"}, LocalLambdaContext()
         )
         return result
 
     def notifications(self) -> list[dict[str, Any]]:
         """SNS notifications delivered to the SQS subscriber since the last call."""
-        sqs = observer_client("sqs")
-        fresh = list(drain_queue(sqs, self.queue_url))
+        fresh = list(drain_queue(observer_client("sqs"), self.queue_url))
         self.received += fresh
         return fresh
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        dynamodb = observer_client("dynamodb")
-        items = dynamodb.scan(TableName=self.table_name)["Items"]
+        """Job items in the snapshot table, by job ARN, as plain strings."""
+        items = observer_client("dynamodb").scan(TableName=self.table_name)["Items"]
         return {
             item[SORT_KEY]["S"]: {k: next(iter(v.values())) for k, v in item.items()}
             for item in items
@@ -60,9 +60,10 @@ class Stack:
         }
 
 
-def poller_handler() -> Any:
-    """The handler module, imported as Lambda would: after its environment is set."""
-    return importlib.import_module("poller.handler")
+def poller_handler(spec: PollerSpec) -> Any:
+    """The handler module named in the template, imported as Lambda would: after its env."""
+    module, _, _function = spec.handler.rpartition(".")
+    return importlib.import_module(module)
 
 
 def observer_client(service: str) -> Any:
@@ -70,49 +71,33 @@ def observer_client(service: str) -> Any:
     return boto3.session.Session().client(service)  # type: ignore[call-overload]
 
 
-def create_stack(aws: LocalAws, calls: Counter[str]) -> Stack:
-    dynamodb = observer_client("dynamodb")
-    dynamodb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": PARTITION_KEY, "AttributeType": "S"},
-            {"AttributeName": SORT_KEY, "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    sns = observer_client("sns")
-    sqs = observer_client("sqs")
-    topic_arn = sns.create_topic(Name="segment-job-events")["TopicArn"]
-    queue_url = sqs.create_queue(QueueName="segment-job-events-subscriber")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    return Stack(aws, TABLE, topic_arn, queue_url, calls)
+@pytest.fixture(scope="session")
+def spec() -> PollerSpec:
+    return read_poller(synth())
 
 
 @pytest.fixture
 def stack(
-    local_aws: LocalAws, api_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+    local_aws: LocalAws, spec: PollerSpec, api_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     local_aws.reset()
-    created = create_stack(local_aws, api_calls)
-    monkeypatch.setenv("SNAPSHOT_TABLE_NAME", created.table_name)
-    monkeypatch.setenv("TOPIC_ARN", created.topic_arn)
-    monkeypatch.delenv("SOLUTION_VERSION_ARNS", raising=False)
-    reset_handler_caches()
+    session = boto3.session.Session()
+    resources = provision(spec, session)
+    for name, value in {**resources.environment, **LOCAL_RUNTIME_ENV}.items():
+        monkeypatch.setenv(name, value)
+    queue_url = subscribe_queue(session, resources.topic_arn, "pipeline")
+    created = Stack(
+        local_aws, spec, resources.table_name, resources.topic_arn, queue_url, api_calls
+    )
+    reset_handler_caches(spec)
     yield created
-    reset_handler_caches()
+    reset_handler_caches(spec)
 
 
-def reset_handler_caches() -> None:
+def reset_handler_caches(spec: PollerSpec) -> None:
     """Forget settings and clients, as a new Lambda container would."""
-    poller_handler().settings.cache_clear()
-    poller_handler().adapters.cache_clear()
+    poller_handler(spec).settings.cache_clear()
+    poller_handler(spec).adapters.cache_clear()
 
 
 def ts(minutes: float) -> float:

@@ -186,12 +186,13 @@ def test_failed_publish_is_delivered_on_the_next_run(stack: Stack) -> None:
     stack.personalize.set_status(arn, "ACTIVE")
     sns = observer_client("sns")
     sns.delete_topic(TopicArn=stack.topic_arn)
+    topic_name = stack.topic_arn.rsplit(":", 1)[1]
 
     with pytest.raises(PublishFailedError):
         stack.invoke()
 
     assert stack.snapshot()[arn]["status"] == "IN PROGRESS"
-    topic_arn = sns.create_topic(Name="segment-job-events")["TopicArn"]
+    topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
     queue_arn = observer_client("sqs").get_queue_attributes(
         QueueUrl=stack.queue_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
@@ -247,7 +248,7 @@ def test_solution_version_filter_lists_only_those_versions(
 ) -> None:
     wanted = stack.personalize.solution_version_arn("segments", "2")
     monkeypatch.setenv("SOLUTION_VERSION_ARNS", wanted)
-    reset_handler_caches()
+    reset_handler_caches(stack.spec)
     stack.invoke()
     stack.personalize.add_job("other", "PENDING")
     stack.personalize.add_job("mine", "PENDING", solution_version_arn=wanted)

@@ -1,0 +1,130 @@
+"""Read the synthesized stack so the local run is built from what deploys.
+
+The poller's handler, environment, the snapshot table's keys and the topic all come from
+the CloudFormation template that `python app.py` writes. If infra/ renames a variable or
+changes the table's key, the local run follows; anything it cannot resolve fails loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LAMBDA_CODE_DIR = ROOT / "lambdas"
+
+
+class TemplateError(RuntimeError):
+    """The template does not have the shape the local run needs."""
+
+
+@dataclass(frozen=True)
+class PollerSpec:
+    """What the local run needs to know about the deployed poller."""
+
+    handler: str
+    environment: dict[str, Any]
+    schedule_expression: str
+    table_id: str
+    table: dict[str, Any]
+    topic_id: str
+    email_endpoints: tuple[str, ...]
+
+
+def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) -> dict[str, Any]:
+    """Run `python app.py` as the CDK CLI would and return the stack's template."""
+    with tempfile.TemporaryDirectory(prefix="cdk-local-") as outdir:
+        env = {
+            **os.environ,
+            "CDK_OUTDIR": outdir,
+            "CDK_CONTEXT_JSON": json.dumps(context or {}),
+            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
+        }
+        result = subprocess.run(  # noqa: S603 - runs this repository's own app.py
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
+        templates = sorted(Path(outdir).glob("*.template.json"))
+        if stack_name:
+            templates = [t for t in templates if t.name == f"{stack_name}.template.json"]
+        if len(templates) != 1:
+            raise TemplateError(f"expected one stack template, found {[t.name for t in templates]}")
+        loaded: dict[str, Any] = json.loads(templates[0].read_text())
+        return loaded
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {rid: r for rid, r in resources.items() if r.get("Type") == kind}
+
+
+def read_poller(template: dict[str, Any]) -> PollerSpec:
+    """Find the function the schedule targets, and the table and topic it is wired to."""
+    resources: dict[str, Any] = template.get("Resources", {})
+    scheduled = [
+        (rule["Properties"]["ScheduleExpression"], target["Arn"]["Fn::GetAtt"][0])
+        for rule in _of_type(resources, "AWS::Events::Rule").values()
+        if "ScheduleExpression" in rule.get("Properties", {})
+        for target in rule["Properties"].get("Targets", [])
+        if isinstance(target.get("Arn"), dict) and "Fn::GetAtt" in target["Arn"]
+    ]
+    if len(scheduled) != 1:
+        raise TemplateError(f"expected one scheduled Lambda target, found {len(scheduled)}")
+    schedule, function_id = scheduled[0]
+    function = resources[function_id]["Properties"]
+    environment = function.get("Environment", {}).get("Variables", {})
+
+    referenced = {
+        value["Ref"] for value in environment.values() if isinstance(value, dict) and "Ref" in value
+    }
+    tables = [r for r in referenced if resources.get(r, {}).get("Type") == "AWS::DynamoDB::Table"]
+    topics = [r for r in referenced if resources.get(r, {}).get("Type") == "AWS::SNS::Topic"]
+    if len(tables) != 1 or len(topics) != 1:
+        raise TemplateError(
+            f"the poller's environment should reference one table and one topic, found "
+            f"tables={tables} topics={topics}"
+        )
+    table_props = resources[tables[0]]["Properties"]
+    emails = tuple(
+        sub["Properties"]["Endpoint"]
+        for sub in _of_type(resources, "AWS::SNS::Subscription").values()
+        if sub["Properties"].get("Protocol") == "email"
+        and sub["Properties"].get("TopicArn") == {"Ref": topics[0]}
+    )
+    return PollerSpec(
+        handler=function["Handler"],
+        environment=environment,
+        schedule_expression=schedule,
+        table_id=tables[0],
+        table={
+            key: table_props[key]
+            for key in ("KeySchema", "AttributeDefinitions", "BillingMode")
+            if key in table_props
+        },
+        topic_id=topics[0],
+        email_endpoints=emails,
+    )
+
+
+def schedule_minutes(expression: str) -> int:
+    """'rate(5 minutes)' -> 5; the demo's simulated clock advances by this per tick."""
+    inner = expression.removeprefix("rate(").removesuffix(")").split()
+    if len(inner) != 2:
+        raise TemplateError(f"unsupported schedule expression {expression!r}")
+    amount, unit = int(inner[0]), inner[1].rstrip("s")
+    factor = {"minute": 1, "hour": 60, "day": 1440}.get(unit)
+    if factor is None:
+        raise TemplateError(f"unsupported schedule unit in {expression!r}")
+    return amount * factor
