@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
 
 from poller.models import EventType, Transition
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 SCHEMA_VERSION = "1"
 # SNS rejects a publish whose message plus attributes exceed 256 KiB; keep headroom for
@@ -56,8 +54,17 @@ class PublishEntry:
         return len(self.message.encode()) + len(self.subject) + attributes
 
 
+def _utc(value: datetime) -> datetime:
+    # botocore returns timestamps in the machine's local zone; naive ones are UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    return _utc(value).isoformat() if value is not None else None
+
+
+def _readable(value: datetime | None) -> str | None:
+    return _utc(value).strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else None
 
 
 def _arn_part(arn: str | None, index: int) -> str | None:
@@ -160,20 +167,22 @@ def _headline(transition: Transition) -> str:
     return f"Batch segment job {name} is now {status}."
 
 
-def email_text(document: dict[str, Any], transition: Transition) -> str:
+def email_text(document: dict[str, Any], transition: Transition, context: EventContext) -> str:
     """Plain text for a person scanning an inbox; survives every mail client."""
+    job = transition.job
     previous = document["previousStatus"] or "(first seen)"
+    finished = transition.event_type in _OUTCOME
     rows = [
         ("Job", display_name(transition)),
         ("Status", f"{previous} -> {document['status'] or '(unknown)'}"),
-        ("Created", document["creationDateTime"]),
-        ("Last updated", document["lastUpdatedDateTime"]),
-        ("Duration", duration_text(transition)),
+        ("Created", _readable(job.creation_time)),
+        ("Last updated", _readable(job.last_updated_time)),
+        *([("Duration", duration_text(transition))] if finished else []),
         ("Solution version", document["solutionVersionArn"]),
         ("Job ARN", document["batchSegmentJobArn"]),
         ("Region", document["region"]),
         ("Account", document["accountId"]),
-        ("Detected at", document["detectedAt"]),
+        ("Detected at", _readable(context.detected_at)),
         ("Console", document["consoleUrl"]),
     ]
     lines = [_headline(transition), ""]
@@ -197,7 +206,7 @@ def _render(
         "default": event_json,
         "sqs": event_json,
         "lambda": event_json,
-        "email": email_text(document, transition),
+        "email": email_text(document, transition, context),
     }
     return PublishEntry(
         subject=subject(transition),

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -99,6 +99,8 @@ def test_email_is_for_people() -> None:
     assert "IN PROGRESS -> CREATE FAILED" in email
     assert "  Line one\n  Line two: café" in email
     assert "1h 02m 03s" in email
+    assert "Created:          2026-11-01 09:00:00 UTC" in email
+    assert "Detected at:      2026-11-01 10:05:00 UTC" in email
     assert SV in email
     assert "eu-west-1" in email
     assert "111122223333" in email
@@ -111,6 +113,24 @@ def test_email_for_missing_fields_says_not_reported() -> None:
     assert "New batch segment job segment-job-42 is an unknown status." in email
     assert "(not reported)" in email
     assert "(first seen) -> (unknown)" in email
+
+
+def test_times_are_utc_whatever_zone_botocore_gives() -> None:
+    local = CREATED.astimezone(timezone(timedelta(hours=-7)))
+    transition = Transition(
+        EventType.JOB_STATUS_CHANGED, JobSummary(arn=ARN, creation_time=local), None
+    )
+    assert event_document(transition, CONTEXT)["creationDateTime"] == "2026-11-01T09:00:00+00:00"
+
+
+def test_duration_only_when_finished() -> None:
+    running = Transition(
+        EventType.JOB_STATUS_CHANGED,
+        JobSummary(arn=ARN, status="IN PROGRESS", creation_time=CREATED, last_updated_time=UPDATED),
+        "PENDING",
+    )
+    assert "Duration" not in envelope(running)["email"]
+    assert "Duration:         1h 02m 03s" in envelope(failed())["email"]
 
 
 def test_subject_outcome_first() -> None:

@@ -1,0 +1,216 @@
+"""`make demo`: the notifier stack running on this machine, playing a story of jobs.
+
+Synthesizes the stack, builds local AWS from its template (moto's server for DynamoDB,
+SNS and SQS; the project's Personalize emulator), then invokes the poller's real handler
+once per simulated schedule tick and shows what people and pipelines receive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import textwrap
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from moto.sns.models import sns_backends  # moto's documented way to read what a topic sent
+
+from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
+from local.local_aws import LocalAws, drain_queue
+from local.provision import provision, subscribe_queue
+from local.requests_counter import count_requests
+from local.story import Story, compare
+from local.template import LAMBDA_CODE_DIR, read_poller, schedule_minutes, synth
+
+if TYPE_CHECKING:
+    from collections import Counter
+    from collections.abc import Callable
+
+    from local.story import Expected
+
+DEMO_EMAIL = "ml-team@example.com"
+WIDTH = 78
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make demo ARGS=", description=__doc__)
+    parser.add_argument("--jobs", type=int, default=240, help="jobs finished before the first poll")
+    parser.add_argument("--ticks", type=int, default=6, help="schedule ticks (polls) to play")
+    parser.add_argument("--seed", type=int, default=42, help="seed for job names and extras")
+    parser.add_argument("--serve", action="store_true", help="keep the endpoints up afterwards")
+    parser.add_argument("--verbose", action="store_true", help="show the poller's own JSON logs")
+    args = parser.parse_args(argv)
+    if args.jobs < 0 or args.ticks < 1:
+        parser.error("--jobs must be >= 0 and --ticks >= 1")
+    return args
+
+
+def rule(title: str = "") -> str:
+    return f"── {title} ".ljust(WIDTH, "─") if title else "─" * WIDTH
+
+
+def load_handler(handler: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Import the handler as Lambda does: code root on the path, module imported once."""
+    if str(LAMBDA_CODE_DIR) not in sys.path:
+        sys.path.insert(0, str(LAMBDA_CODE_DIR))
+    module, _, function = handler.rpartition(".")
+    loaded: Callable[[dict[str, Any], Any], dict[str, Any]] = getattr(
+        importlib.import_module(module), function
+    )
+    return loaded
+
+
+def scheduled_event(region: str, rule_arn: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "00000000-0000-0000-0000-000000000000",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }
+
+
+def sent_emails(aws: LocalAws, topic_arn: str, seen: int) -> list[tuple[str, str]]:
+    """(subject, body) of each message the topic sent since `seen`, as an email subscriber
+    receives it: SNS takes the 'email' key of the JSON message structure."""
+    topic = sns_backends["123456789012"][aws.region].topics[topic_arn]
+    return [
+        (subject or "", json.loads(message)["email"])
+        for _id, message, subject, _attributes, _group in topic.sent_notifications[seen:]
+    ]
+
+
+def show_email(subject: str, body: str) -> None:
+    print(rule(f"email to {DEMO_EMAIL}"))
+    print(f"Subject: {subject}\n")
+    print(textwrap.indent(body.rstrip(), "  "))
+
+
+def progress_line(result: dict[str, Any]) -> str:
+    if "error" in result:
+        return f"  poll FAILED: {result['error']}"
+    line = (
+        f"  poll: {result['jobsSeen']} jobs on {result['pages']} pages, "
+        f"{result['transitions']} transitions, {result['published']} published"
+    )
+    return line + (" (first run: recorded silently)" if result["firstRun"] else "")
+
+
+def summary_table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    print("Synthesizing the stack (python app.py) and reading its template ...")
+    spec = read_poller(synth({"notifyEmails": DEMO_EMAIL}))
+    period = schedule_minutes(spec.schedule_expression)
+    print(f"  poller {spec.handler}, schedule {spec.schedule_expression}, table {spec.table_id}")
+
+    with LocalAws() as aws:
+        os.environ.update(aws.environment())
+        observer = boto3.session.Session()
+        resources = provision(spec, observer)
+        queue_url = subscribe_queue(observer, resources.topic_arn, "pipeline-events")
+        observer.client("sns").subscribe(
+            TopicArn=resources.topic_arn, Protocol="email", Endpoint=DEMO_EMAIL
+        )
+        os.environ.update(resources.environment)
+        os.environ.update(LOCAL_RUNTIME_ENV)
+        if not args.verbose:
+            os.environ.update(
+                {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+            )
+        print(f"  local AWS: moto {aws.moto_endpoint}, Personalize {aws.personalize.endpoint}")
+
+        boto3.setup_default_session()
+        assert boto3.DEFAULT_SESSION is not None
+        requests: Counter[str] = count_requests(boto3.DEFAULT_SESSION)
+        handler = load_handler(spec.handler)
+
+        story = Story(
+            aws.personalize, args.seed, args.jobs, start=time.time() - 3600, tick_minutes=period
+        )
+        expected: list[Expected] = []
+        received: list[Expected] = []
+        emails = errors = 0
+        rule_arn = f"arn:aws:events:{aws.region}:123456789012:rule/{spec.table_id}-schedule"
+        for tick in range(args.ticks):
+            story.before_tick(tick)
+            expected += story.expected(first_poll=tick == 0)
+            clock = time.strftime("%H:%M", time.gmtime(story.clock(tick)))
+            print(f"\n{rule(f'tick {tick + 1}/{args.ticks}  {clock}  (every {period} min)')}")
+            for line in story.narration:
+                print(f"  · {line}")
+            try:
+                result = handler(scheduled_event(aws.region, rule_arn), LocalLambdaContext())
+            except Exception as err:  # noqa: BLE001 - a failed run is reported, not fatal
+                errors += 1
+                result = {"error": f"{type(err).__name__}: {err}"}
+            for subject, body in sent_emails(aws, resources.topic_arn, emails):
+                show_email(subject, body)
+                emails += 1
+            for notification in drain_queue(observer.client("sqs"), queue_url):
+                event = json.loads(str(notification["Message"]))
+                received.append(
+                    (event["batchSegmentJobArn"], event["previousStatus"], event["status"])
+                )
+                print(f"  pipeline <- {json.dumps(event, separators=(',', ':'))}")
+            print(progress_line(result))
+
+        problems = compare(expected, received)
+        by_operation = [(f"  {name}", str(count)) for name, count in sorted(requests.items())]
+        print(f"\n{rule('summary')}")
+        print(
+            summary_table(
+                [
+                    ("jobs", str(len(aws.personalize.jobs()))),
+                    ("polls", str(args.ticks)),
+                    ("transitions expected", str(len(expected))),
+                    ("events to pipeline (SQS)", str(len(received))),
+                    ("emails", str(emails)),
+                    ("failed polls", str(errors)),
+                    ("API requests by the poller", ""),
+                    *by_operation,
+                ]
+            )
+        )
+        ok = not problems and errors == 0 and emails == len(received)
+        for problem in problems:
+            print(f"  PROBLEM {problem}")
+        print(f"\nResult: {'every expected notification arrived exactly once' if ok else 'FAILED'}")
+
+        if args.serve:
+            serve(aws)
+        return 0 if ok else 1
+
+
+def serve(aws: LocalAws) -> None:
+    print(f"\n{rule('serving')}\nPoint the AWS CLI at local AWS:\n")
+    for name, value in aws.environment().items():
+        print(f"  export {name}={value}")
+    print("\n  aws personalize list-batch-segment-jobs\n  aws dynamodb list-tables\n")
+    print("Ctrl-C to stop.")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""`make demo` runs in the suite at a small size and must hear every notification once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from local.story import compare
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "local.demo", "--jobs", "120", "--ticks", "5", "--seed", "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Result: every expected notification arrived exactly once" in out
+    assert "(first run: recorded silently)" in out
+    assert "Subject: FAILED: weekly-lookalike-" in out
+    assert "Subject: SUCCEEDED: churn-risk-" in out
+    assert "PENDING -> ACTIVE" in out  # the job that skipped IN PROGRESS between polls
+    assert "Subject: FAILED: flash-sale-" in out
+    assert "Failure reason:" in out
+    assert "on 2 pages" in out
+    assert '"previousStatus":null' in out
+    assert "personalize:ListBatchSegmentJobs" in out
+
+
+def test_compare_reports_missing_and_doubled() -> None:
+    a = ("arn:a", None, "PENDING")
+    b = ("arn:b", "PENDING", "ACTIVE")
+    assert compare([a, b], [a, b]) == []
+    assert compare([a, b], [a]) == [f"missing: {b}"]
+    assert compare([a], [a, a]) == [f"unexpected or doubled: {a} x1"]
