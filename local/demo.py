@@ -25,7 +25,7 @@ from local.local_aws import LocalAws, drain_queue
 from local.provision import provision, subscribe_queue
 from local.requests_counter import count_requests
 from local.story import Story, compare
-from local.template import LAMBDA_CODE_DIR, read_poller, schedule_minutes, synth
+from local.template import read_poller, schedule_minutes, synth
 
 if TYPE_CHECKING:
     from collections import Counter
@@ -55,9 +55,7 @@ def rule(title: str = "") -> str:
 
 
 def load_handler(handler: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """Import the handler as Lambda does: code root on the path, module imported once."""
-    if str(LAMBDA_CODE_DIR) not in sys.path:
-        sys.path.insert(0, str(LAMBDA_CODE_DIR))
+    """Import the handler as Lambda does: module imported once (code root: see local/)."""
     module, _, function = handler.rpartition(".")
     loaded: Callable[[dict[str, Any], Any], dict[str, Any]] = getattr(
         importlib.import_module(module), function

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-LAMBDA_CODE_DIR = ROOT / "lambdas"
 
 
 class TemplateError(RuntimeError):

@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match, Template
 
+from local import cli
 from tests.infra.conftest import synth
 
 
@@ -143,6 +144,8 @@ def test_outputs(template: Template) -> None:
         "Ref": logical_id(template, "AWS::DynamoDB::Table")
     }
     assert "PollerFunctionName" in outputs
+    # The command-line tool finds the deployed table and topic by these output names.
+    assert {cli.TABLE_OUTPUT, cli.TOPIC_OUTPUT} <= set(outputs)
 
 
 def test_log_group_has_retention(default_template: Template) -> None:
