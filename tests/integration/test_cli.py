@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import pytest
-
 from local import cli
 from tests.integration.conftest import observer_client
 
 if TYPE_CHECKING:
+    import pytest
+
     from tests.integration.conftest import Stack
 
 
