@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -32,7 +34,8 @@ from botocore.exceptions import (
 from poller.core import diff, latest_per_job
 from poller.errors import JobListingError, SnapshotError
 from poller.personalize_source import JobSource
-from poller.poll import poll
+from poller.poll import PollRun, poll
+from poller.settings import DEFAULT_STUCK_AFTER_MINUTES
 from poller.snapshot_store import SnapshotStore
 from poller.sns_publisher import SnsPublisher
 
@@ -47,6 +50,7 @@ TABLE_OUTPUT = "SnapshotTableName"
 TOPIC_OUTPUT = "TopicArn"
 SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
 
+CLI_TIME_BUDGET_SECONDS = 900.0  # as long as the longest Lambda run
 EXIT_OK, EXIT_PUBLISH_FAILED, EXIT_USAGE, EXIT_CREDENTIALS, EXIT_NOT_FOUND, EXIT_AWS = range(6)
 
 
@@ -86,6 +90,21 @@ def resolve(args: argparse.Namespace, session: boto3.session.Session) -> Target:
     return Target(outputs[TABLE_OUTPUT], outputs.get(TOPIC_OUTPUT), region)
 
 
+def stuck_after(args: argparse.Namespace) -> timedelta:
+    return timedelta(minutes=args.stuck_after_minutes)
+
+
+def poll_run(args: argparse.Namespace, target: Target) -> PollRun:
+    started = time.monotonic()
+    return PollRun(
+        region=target.region,
+        now=datetime.now(UTC),
+        run_id=f"cli-{uuid.uuid4()}",
+        stuck_after=stuck_after(args),
+        time_left=lambda: CLI_TIME_BUDGET_SECONDS - (time.monotonic() - started),
+    )
+
+
 def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -105,19 +124,19 @@ def command_poll(args: argparse.Namespace, session: boto3.session.Session) -> in
         if not target.topic_arn:
             raise CliError("--apply needs the topic: pass --topic or use --stack", EXIT_USAGE)
         publisher = SnsPublisher(target.topic_arn, client=session.client("sns"))
-        result = poll(source, store, publisher, target.region, datetime.now(UTC))
+        result = poll(source, store, publisher, poll_run(args, target))
         print(
             f"polled {result.jobs_seen} jobs: {len(result.transitions)} transitions, "
             f"{result.published} published, {result.publish_failures} failed"
         )
         return EXIT_PUBLISH_FAILED if result.publish_failures else EXIT_OK
 
-    jobs = latest_per_job(source.list_jobs())
+    jobs = latest_per_job(source.list_jobs().jobs)
     snapshot = store.load()
     if snapshot is None:
         print(f"first run: the next poll records {len(jobs)} jobs and publishes nothing")
         return EXIT_OK
-    transitions = diff(snapshot, jobs.values())
+    transitions = diff(snapshot, jobs.values(), datetime.now(UTC), stuck_after(args))
     count = len(transitions)
     print(f"{len(jobs)} jobs, {len(snapshot)} recorded; the next poll would publish {count}:")
     if transitions:
@@ -139,7 +158,7 @@ def command_status(args: argparse.Namespace, session: boto3.session.Session) -> 
     store = SnapshotStore(target.table_name, client=session.client("dynamodb"))
     snapshot: dict[str, SnapshotItem] = store.load() or {}
     live: dict[str, JobSummary] = latest_per_job(
-        JobSource(client=session.client("personalize")).list_jobs()
+        JobSource(client=session.client("personalize")).list_jobs().jobs
     )
     rows = []
     for arn in sorted(set(snapshot) | set(live)):
@@ -183,6 +202,12 @@ def parser() -> argparse.ArgumentParser:
     poll_parser.add_argument("--topic", help="topic ARN (with --table, for --apply)")
     poll_parser.add_argument("--dry-run", action="store_true", help="the default: read only")
     poll_parser.add_argument("--apply", action="store_true", help="publish and record")
+    poll_parser.add_argument(
+        "--stuck-after-minutes",
+        type=int,
+        default=DEFAULT_STUCK_AFTER_MINUTES,
+        help="report jobs waiting longer than this as stuck, as the stack is configured",
+    )
     poll_parser.add_argument(
         "--solution-version-arn",
         action="append",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from poller.models import EventType, JobSummary, SnapshotItem, Transition
@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+_WAITING = frozenset({"PENDING", "IN PROGRESS"})
 
 
 def normalise_status(status: str | None) -> str:
@@ -50,18 +51,32 @@ def latest_per_job(jobs: Iterable[JobSummary]) -> dict[str, JobSummary]:
     return latest
 
 
-def diff(snapshot: Mapping[str, SnapshotItem], jobs: Iterable[JobSummary]) -> list[Transition]:
+def diff(
+    snapshot: Mapping[str, SnapshotItem],
+    jobs: Iterable[JobSummary],
+    now: datetime,
+    stuck_after: timedelta,
+) -> list[Transition]:
     """Transitions between the recorded snapshot and the jobs listed now.
 
     A job missing from the snapshot is new (previous status None); a job whose status
-    differs, compared exactly as the API returned it, has moved. Jobs missing from the
-    listing are not treated as gone: the snapshot keeps them.
+    differs, compared exactly as the API returned it, has moved. A job still PENDING or
+    IN PROGRESS for longer than `stuck_after` since its last update is stuck, reported
+    once per status. Jobs missing from the listing are not treated as gone.
     """
     transitions: list[Transition] = []
     for arn, job in latest_per_job(jobs).items():
         recorded = snapshot.get(arn)
-        if recorded is not None and recorded.status == job.status:
-            continue
-        previous = recorded.status if recorded is not None else None
-        transitions.append(Transition(classify(job.status), job, previous))
+        if recorded is None or recorded.status != job.status:
+            previous = recorded.status if recorded is not None else None
+            transitions.append(Transition(classify(job.status), job, previous))
+        elif is_stuck(job, now, stuck_after) and recorded.stuck_status != job.status:
+            transitions.append(Transition(EventType.JOB_STUCK, job, job.status))
     return transitions
+
+
+def is_stuck(job: JobSummary, now: datetime, stuck_after: timedelta) -> bool:
+    since = job.last_updated_time or job.creation_time
+    if since is None or normalise_status(job.status) not in _WAITING:
+        return False
+    return now - since > stuck_after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -10,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from poller.errors import PublishFailedError
+from poller.errors import PublishFailedError, SnapshotError
 from poller.personalize_source import JobSource
-from poller.poll import poll
+from poller.poll import PollRun, poll
 from poller.settings import Settings
 from poller.snapshot_store import SnapshotStore
 from poller.sns_publisher import SnsPublisher
@@ -44,27 +45,56 @@ def adapters() -> tuple[JobSource, SnapshotStore, SnsPublisher]:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Any event starts a normal poll: the schedule's payload carries nothing we need."""
-    config = settings()
-    source, store, publisher = adapters()
-    result = poll(source, store, publisher, config.region, datetime.now(UTC))
+def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
+    """Every invocation is one full poll; the event's content is not used.
 
-    metrics.add_metric("JobsSeen", MetricUnit.Count, result.jobs_seen)
-    metrics.add_metric("Pages", MetricUnit.Count, source.pages)
-    metrics.add_metric("Transitions", MetricUnit.Count, len(result.transitions))
-    metrics.add_metric("Published", MetricUnit.Count, result.published)
-    metrics.add_metric("PublishFailures", MetricUnit.Count, result.publish_failures)
+    The schedule sends an EventBridge "Scheduled Event"; a manual test invoke with any
+    payload does the same normal poll.
+    """
+    started = time.monotonic()
+    config = settings()
+    run = PollRun(
+        region=config.region,
+        now=datetime.now(UTC),
+        run_id=context.aws_request_id,
+        stuck_after=config.stuck_after,
+        time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+    )
+    result = poll(*adapters(), run)
+
+    for name, value in (
+        ("JobsSeen", result.jobs_seen),
+        ("Pages", result.pages),
+        ("Transitions", len(result.transitions)),
+        ("StuckJobs", result.stuck),
+        ("Published", result.published),
+        ("PublishFailures", result.publish_failures),
+        ("RecordFailures", result.record_failures),
+        ("TransitionsDeferred", result.deferred),
+    ):
+        metrics.add_metric(name, MetricUnit.Count, value)
+    metrics.add_metric("PollDuration", MetricUnit.Milliseconds, (time.monotonic() - started) * 1000)
     summary = {
         "firstRun": result.first_run,
         "jobsSeen": result.jobs_seen,
-        "pages": source.pages,
+        "pages": result.pages,
+        "listingComplete": result.listing_complete,
         "transitions": len(result.transitions),
         "published": result.published,
         "publishFailures": result.publish_failures,
+        "recordFailures": result.record_failures,
+        "claimsLost": result.claims_lost,
+        "deferred": result.deferred,
     }
     logger.info("poll finished", extra=summary)
+    # Fail the invocation so the Errors metric and its alarm see it; the heartbeat counts
+    # only polls that left nothing behind.
     if result.publish_failures:
-        # Fail the invocation so the Errors metric and its alarm see it.
         raise PublishFailedError(result.publish_failures, len(result.transitions))
+    if result.record_failures:
+        raise SnapshotError(
+            f"{result.record_failures} published transitions could not be recorded; "
+            "they are sent again once their claim lapses"
+        )
+    metrics.add_metric("PollSucceeded", MetricUnit.Count, 1)
     return summary

@@ -14,6 +14,7 @@ class EventType(StrEnum):
     JOB_SUCCEEDED = "JOB_SUCCEEDED"
     JOB_FAILED = "JOB_FAILED"
     JOB_STATUS_CHANGED = "JOB_STATUS_CHANGED"
+    JOB_STUCK = "JOB_STUCK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +32,21 @@ class JobSummary:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotItem:
-    """What the snapshot table remembers of a job: the status last published (or baselined)."""
+    """What the snapshot table remembers of a job: the status last published (or baselined),
+    and the status it was last reported stuck in."""
 
     arn: str
     status: str | None
     job_name: str | None = None
+    stuck_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """One event: a job seen for the first time or seen in a new status."""
+    """One event: a job seen for the first time, seen in a new status, or stuck in one.
+
+    For JOB_STUCK the previous status is the (unchanged) current one.
+    """
 
     event_type: EventType
     job: JobSummary

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.aws import RETRY_CONFIG
@@ -12,12 +14,22 @@ from poller.errors import JobListingError
 from poller.models import JobSummary
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
     from mypy_boto3_personalize import PersonalizeClient
     from mypy_boto3_personalize.type_defs import BatchSegmentJobSummaryTypeDef
 
+logger = Logger(child=True)
+
 PAGE_SIZE = 100  # the API's maximum
+EXPIRED_LISTING_ERROR = "InvalidNextTokenException"
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    jobs: list[JobSummary]
+    pages: int
+    complete: bool  # False when the listing stopped early to meet the deadline
 
 
 def to_job_summary(item: BatchSegmentJobSummaryTypeDef | dict[str, Any]) -> JobSummary:
@@ -32,6 +44,10 @@ def to_job_summary(item: BatchSegmentJobSummaryTypeDef | dict[str, Any]) -> JobS
     )
 
 
+def _never() -> bool:
+    return False
+
+
 class JobSource:
     """Lists jobs, all pages, optionally only for some solution versions."""
 
@@ -42,24 +58,48 @@ class JobSource:
     ) -> None:
         self._client = client or boto3.client("personalize", config=RETRY_CONFIG)
         self._solution_version_arns = tuple(solution_version_arns)
-        self.pages = 0
 
-    def list_jobs(self) -> list[JobSummary]:
-        """All jobs, or an error: a partial listing is never returned. Sets `pages`."""
-        self.pages = 0
-        scopes: Sequence[str | None] = self._solution_version_arns or (None,)
-        return [job for scope in scopes for job in self._list_scope(scope)]
+    def list_jobs(self, should_stop: Callable[[], bool] = _never) -> Listing:
+        """Every job, page by page; an error raises rather than return a partial listing.
 
-    def _list_scope(self, solution_version_arn: str | None) -> Iterator[JobSummary]:
+        `should_stop` is asked before each further page: a listing cut short for time is
+        returned with complete=False, and what it holds is still exact.
+        """
+        jobs: list[JobSummary] = []
+        pages = 0
+        for scope in self._solution_version_arns or (None,):
+            try:
+                scope_jobs, scope_pages, complete = self._list_scope(scope, should_stop)
+            except ClientError as err:
+                if err.response.get("Error", {}).get("Code") != EXPIRED_LISTING_ERROR:
+                    raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
+                # A token can expire while a long listing is paged: start this scope over, once.
+                logger.warning("nextToken rejected; restarting the listing", extra={"scope": scope})
+                try:
+                    scope_jobs, scope_pages, complete = self._list_scope(scope, should_stop)
+                except (ClientError, BotoCoreError) as retry_err:
+                    raise JobListingError(
+                        f"ListBatchSegmentJobs failed: {retry_err}"
+                    ) from retry_err
+            except BotoCoreError as err:
+                raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
+            jobs += scope_jobs
+            pages += scope_pages
+            if not complete:
+                return Listing(jobs, pages, complete=False)
+        return Listing(jobs, pages, complete=True)
+
+    def _list_scope(
+        self, solution_version_arn: str | None, should_stop: Callable[[], bool]
+    ) -> tuple[list[JobSummary], int, bool]:
         kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
         if solution_version_arn:
             kwargs["solutionVersionArn"] = solution_version_arn
-        paginator = self._client.get_paginator("list_batch_segment_jobs")
-        try:
-            pages = list(paginator.paginate(**kwargs))
-        except (ClientError, BotoCoreError) as err:
-            raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
-        self.pages += len(pages)
-        for page in pages:
-            for item in page.get("batchSegmentJobs", []):
-                yield to_job_summary(item)
+        jobs: list[JobSummary] = []
+        pages = 0
+        for page in self._client.get_paginator("list_batch_segment_jobs").paginate(**kwargs):
+            pages += 1
+            jobs += [to_job_summary(item) for item in page.get("batchSegmentJobs", [])]
+            if page.get("nextToken") and should_stop():
+                return jobs, pages, False
+        return jobs, pages, True

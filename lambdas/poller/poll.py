@@ -1,4 +1,4 @@
-"""One poll: list jobs, diff against the snapshot, publish transitions, then record them."""
+"""One poll: list jobs, diff against the snapshot, then per transition claim, publish, record."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 
 from poller.core import diff, latest_per_job
+from poller.errors import SnapshotError
+from poller.models import EventType
 from poller.rendering import EventContext, publish_entry
-from poller.snapshot_store import RecordConflictError
+from poller.snapshot_store import ClaimLostError
+from poller.sns_publisher import BATCH_MAX_ENTRIES
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from collections.abc import Callable
+    from datetime import datetime, timedelta
 
     from poller.models import Transition
     from poller.personalize_source import JobSource
@@ -22,78 +26,159 @@ if TYPE_CHECKING:
 logger = Logger(child=True)
 
 
+@dataclass(frozen=True, slots=True)
+class PollRun:
+    """What one run is given rather than decides: where, when, who, and how long it has."""
+
+    region: str
+    now: datetime
+    run_id: str
+    stuck_after: timedelta
+    time_left: Callable[[], float]  # seconds before the run must have stopped
+    safety_margin: float = 10.0
+
+    @property
+    def lease_seconds(self) -> float:
+        """A claim outlives this run by a margin, then lapses so a later run can take over."""
+        return self.time_left() + 60.0
+
+    def out_of_time(self) -> bool:
+        return self.time_left() < self.safety_margin
+
+
 @dataclass(slots=True)
 class PollResult:
     first_run: bool = False
     jobs_seen: int = 0
     jobs_without_arn: int = 0
+    pages: int = 0
+    listing_complete: bool = True
     transitions: list[Transition] = field(default_factory=list)
     published: int = 0
     publish_failures: int = 0
-    record_conflicts: int = 0
+    record_failures: int = 0
+    claims_lost: int = 0
+    deferred: int = 0
+
+    @property
+    def stuck(self) -> int:
+        return sum(1 for t in self.transitions if t.event_type is EventType.JOB_STUCK)
 
 
 def poll(
-    source: JobSource,
-    store: SnapshotStore,
-    publisher: SnsPublisher,
-    region: str,
-    now: datetime,
+    source: JobSource, store: SnapshotStore, publisher: SnsPublisher, run: PollRun
 ) -> PollResult:
-    """Run one poll and report what happened; the caller fails the run if a publish failed.
+    """Run one poll and report what happened; the caller fails the run on failures.
 
-    Publishing comes before recording, so a failed publish leaves the job's snapshot as it
-    was and the next poll sends it again: nothing is lost, and a duplicate is only
-    possible after a failure.
+    Publishing comes before recording, so a failed publish leaves the job as it was and
+    the next poll sends it again: nothing is lost, and a duplicate is only possible after
+    a failure. Claiming first means an overlapping poll cannot send the same transition.
     """
-    jobs = source.list_jobs()
-    # Listing completes before anything is read or written: a partial list never diffs.
-    latest = latest_per_job(jobs)
+    listing = source.list_jobs(should_stop=run.out_of_time)
+    latest = latest_per_job(listing.jobs)
     result = PollResult(
-        jobs_seen=len(latest), jobs_without_arn=len(jobs) - sum(1 for j in jobs if j.arn)
+        jobs_seen=len(latest),
+        jobs_without_arn=sum(1 for job in listing.jobs if job.arn is None),
+        pages=listing.pages,
+        listing_complete=listing.complete,
     )
     if result.jobs_without_arn:
         logger.warning(
             "job summaries without an ARN cannot be tracked",
             extra={"count": result.jobs_without_arn},
         )
+    if not listing.complete:
+        logger.warning("listing stopped early for the deadline", extra={"pages": listing.pages})
 
     snapshot = store.load()
     if snapshot is None:
-        store.record_baseline(latest.values(), now)
+        store.record_baseline(latest.values(), run.now, complete=listing.complete)
         result.first_run = True
         logger.info(
             "first run: recorded existing jobs without notifying", extra={"jobs": len(latest)}
         )
         return result
 
-    result.transitions = diff(snapshot, latest.values())
-    context = EventContext(region=region, detected_at=now)
-    entries = [publish_entry(t, context) for t in result.transitions]
-    failed = publisher.publish(entries)
+    result.transitions = diff(snapshot, latest.values(), run.now, run.stuck_after)
+    context = EventContext(region=run.region, detected_at=run.now)
+    for start in range(0, len(result.transitions), BATCH_MAX_ENTRIES):
+        if run.out_of_time():
+            result.deferred = len(result.transitions) - start
+            logger.warning(
+                "deadline near: leaving transitions for the next run",
+                extra={"deferred": result.deferred},
+            )
+            break
+        _announce(
+            result.transitions[start : start + BATCH_MAX_ENTRIES],
+            store=store,
+            publisher=publisher,
+            run=run,
+            context=context,
+            result=result,
+        )
+    return result
 
-    for index, transition in enumerate(result.transitions):
-        job_log = {"batch_segment_job_arn": transition.job.arn, "event_type": transition.event_type}
+
+def _announce(
+    transitions: list[Transition],
+    *,
+    store: SnapshotStore,
+    publisher: SnsPublisher,
+    run: PollRun,
+    context: EventContext,
+    result: PollResult,
+) -> None:
+    claimed: list[Transition] = []
+    for transition in transitions:
+        try:
+            store.claim(transition, run.run_id, run.now.timestamp(), run.lease_seconds)
+            claimed.append(transition)
+        except ClaimLostError:
+            result.claims_lost += 1
+            logger.warning(
+                "another poll is announcing this job; skipped", extra=_job_log(transition)
+            )
+
+    failed = publisher.publish([publish_entry(t, context) for t in claimed])
+    for index, transition in enumerate(claimed):
         if index in failed:
             result.publish_failures += 1
             logger.error(
-                "publish failed; snapshot left unchanged", extra={**job_log, "error": failed[index]}
+                "publish failed; the next poll sends it again",
+                extra={**_job_log(transition), "error": failed[index]},
             )
+            _release(store, transition, run.run_id)
             continue
         result.published += 1
+        logger.info("published", extra=_job_log(transition))
         try:
-            store.record(transition.job, transition.previous_status, now)
-        except RecordConflictError:
-            result.record_conflicts += 1
+            store.record(transition, run.run_id, run.now)
+        except ClaimLostError:
+            result.claims_lost += 1
             logger.warning(
-                "snapshot changed under this poll; another poll recorded the job", extra=job_log
+                "claim lapsed before recording; another poll took over", extra=_job_log(transition)
             )
-        logger.info(
-            "published transition",
-            extra={
-                **job_log,
-                "previous_status": transition.previous_status,
-                "status": transition.job.status,
-            },
-        )
-    return result
+        except SnapshotError:
+            result.record_failures += 1
+            logger.exception(
+                "published but not recorded; sent again once the claim lapses",
+                extra=_job_log(transition),
+            )
+
+
+def _release(store: SnapshotStore, transition: Transition, run_id: str) -> None:
+    try:
+        store.release(transition, run_id)
+    except SnapshotError:
+        # The claim lapses on its own; the job is only delayed by the lease.
+        logger.exception("could not release claim", extra=_job_log(transition))
+
+
+def _job_log(transition: Transition) -> dict[str, str | None]:
+    return {
+        "batch_segment_job_arn": transition.job.arn,
+        "event_type": transition.event_type.value,
+        "previous_status": transition.previous_status,
+        "status": transition.job.status,
+    }

@@ -23,7 +23,9 @@ ABSENT = "NONE"  # attribute value for a field the job summary lacks; SNS reject
 _OUTCOME = {
     EventType.JOB_SUCCEEDED: "SUCCEEDED",
     EventType.JOB_FAILED: "FAILED",
+    EventType.JOB_STUCK: "STUCK",
 }
+_FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
 _CONSOLE_DOMAIN = {
     "aws-cn": "console.amazonaws.cn",
     "aws-us-gov": "console.amazonaws-us-gov.com",
@@ -143,11 +145,10 @@ def message_attributes(transition: Transition) -> dict[str, str]:
     }
 
 
-def duration_text(transition: Transition) -> str | None:
-    job = transition.job
-    if job.creation_time is None or job.last_updated_time is None:
+def span_text(start: datetime | None, end: datetime | None) -> str | None:
+    if start is None or end is None:
         return None
-    seconds = int((job.last_updated_time - job.creation_time).total_seconds())
+    seconds = int((_utc(end) - _utc(start)).total_seconds())
     if seconds < 0:
         return None
     hours, rest = divmod(seconds, 3600)
@@ -155,9 +156,22 @@ def duration_text(transition: Transition) -> str | None:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _headline(transition: Transition) -> str:
+def duration_text(transition: Transition) -> str | None:
+    """How long a finished job ran: creation to its last update."""
+    return span_text(transition.job.creation_time, transition.job.last_updated_time)
+
+
+def _waiting_text(transition: Transition, context: EventContext) -> str | None:
+    job = transition.job
+    return span_text(job.last_updated_time or job.creation_time, context.detected_at)
+
+
+def _headline(transition: Transition, context: EventContext) -> str:
     name = display_name(transition)
     status = transition.job.status or "an unknown status"
+    if transition.event_type is EventType.JOB_STUCK:
+        waited = _waiting_text(transition, context)
+        return f"Batch segment job {name} may be STUCK: {status} for {waited} without a change."
     if transition.event_type is EventType.JOB_SUCCEEDED:
         return f"Batch segment job {name} finished successfully ({status})."
     if transition.event_type is EventType.JOB_FAILED:
@@ -171,13 +185,20 @@ def email_text(document: dict[str, Any], transition: Transition, context: EventC
     """Plain text for a person scanning an inbox; survives every mail client."""
     job = transition.job
     previous = document["previousStatus"] or "(first seen)"
-    finished = transition.event_type in _OUTCOME
+    status = document["status"] or "(unknown)"
+    if transition.event_type is EventType.JOB_STUCK:
+        status_row = ("Status", f"{status} (unchanged)")
+        timing = [("Waiting for", _waiting_text(transition, context))]
+    else:
+        status_row = ("Status", f"{previous} -> {status}")
+        finished = transition.event_type in _FINISHED
+        timing = [("Duration", duration_text(transition))] if finished else []
     rows = [
         ("Job", display_name(transition)),
-        ("Status", f"{previous} -> {document['status'] or '(unknown)'}"),
+        status_row,
         ("Created", _readable(job.creation_time)),
         ("Last updated", _readable(job.last_updated_time)),
-        *([("Duration", duration_text(transition))] if finished else []),
+        *timing,
         ("Solution version", document["solutionVersionArn"]),
         ("Job ARN", document["batchSegmentJobArn"]),
         ("Region", document["region"]),
@@ -185,7 +206,7 @@ def email_text(document: dict[str, Any], transition: Transition, context: EventC
         ("Detected at", _readable(context.detected_at)),
         ("Console", document["consoleUrl"]),
     ]
-    lines = [_headline(transition), ""]
+    lines = [_headline(transition, context), ""]
     lines += [f"{label + ':':<18}{value if value else '(not reported)'}" for label, value in rows]
     if document["failureReason"]:
         lines += ["", "Failure reason:"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from poller.errors import ConfigurationError
@@ -15,6 +16,8 @@ TABLE_ENV = "SNAPSHOT_TABLE_NAME"
 TOPIC_ENV = "TOPIC_ARN"
 SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
 REGION_ENV = "AWS_REGION"
+STUCK_AFTER_ENV = "STUCK_AFTER_MINUTES"
+DEFAULT_STUCK_AFTER_MINUTES = 360
 
 _SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
 _TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
@@ -26,6 +29,7 @@ class Settings:
     topic_arn: str
     region: str
     solution_version_arns: tuple[str, ...] = ()
+    stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -44,9 +48,13 @@ class Settings:
                 raise ConfigurationError(
                     f"{SOLUTION_VERSIONS_ENV} holds {arn!r}, which is not a solution version ARN"
                 )
+        stuck_raw = env.get(STUCK_AFTER_ENV, "").strip() or str(DEFAULT_STUCK_AFTER_MINUTES)
+        if not stuck_raw.isdigit() or int(stuck_raw) < 1:
+            raise ConfigurationError(f"{STUCK_AFTER_ENV} must be a whole number of minutes >= 1")
         return cls(
             table_name=required(TABLE_ENV),
             topic_arn=topic_arn,
             region=required(REGION_ENV),
             solution_version_arns=arns,
+            stuck_after=timedelta(minutes=int(stuck_raw)),
         )

@@ -1,8 +1,13 @@
-"""SnapshotStore: the last status seen of each job, in DynamoDB.
+"""SnapshotStore: what has been announced of each job, in DynamoDB.
 
 Layout: partition "pk" = JOB_PARTITION, sort key "sk" = job ARN, plus a marker item
-(sk = MARKER_KEY) written once the first run has recorded its baseline. One Query
-reads the whole snapshot (paged by DynamoDB's 1 MB limit, not one request per job).
+(sk = MARKER_KEY) written once the first run has recorded its baseline. One Query reads
+the whole snapshot (paged by DynamoDB's 1 MB limit, never one request per job).
+
+Each transition is claimed before it is published and recorded after: the claim is a
+conditional write that only one poll can win while the job still holds the status that
+poll diffed against, so two overlapping polls never both send the same transition. A
+claim expires (its lease) so a poll that dies after claiming cannot block the job.
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ import time
 from typing import TYPE_CHECKING, cast
 
 import boto3
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.aws import RETRY_CONFIG
 from poller.errors import SnapshotError
-from poller.models import JobSummary, SnapshotItem
+from poller.models import EventType, JobSummary, SnapshotItem, Transition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -24,9 +30,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
-        PutItemInputTypeDef,
+        UpdateItemInputTypeDef,
         WriteRequestTypeDef,
     )
+
+logger = Logger(child=True)
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
@@ -34,32 +42,42 @@ JOB_PARTITION = "batch-segment-job"
 MARKER_KEY = "#initialized"
 BATCH_WRITE_LIMIT = 25
 UNPROCESSED_ATTEMPTS = 6
+_CLAIM_FREE = "(attribute_not_exists(claimedBy) OR claimExpiresAt < :now)"
 
 
-class RecordConflictError(SnapshotError):
-    """The job's snapshot no longer holds the status this run diffed against."""
+class ClaimLostError(SnapshotError):
+    """Another poll holds or has recorded this job since this poll read the snapshot."""
 
 
-def _item(job: JobSummary, recorded_at: datetime) -> dict[str, AttributeValueTypeDef]:
-    assert job.arn is not None
-    item: dict[str, AttributeValueTypeDef] = {
-        PARTITION_KEY: {"S": JOB_PARTITION},
-        SORT_KEY: {"S": job.arn},
-        "recordedAt": {"S": recorded_at.isoformat()},
-    }
-    optional = {
+def _key(arn: str) -> dict[str, AttributeValueTypeDef]:
+    return {PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}}
+
+
+def _job_attributes(job: JobSummary) -> dict[str, AttributeValueTypeDef]:
+    values = {
         "status": job.status,
         "jobName": job.name,
         "lastUpdatedDateTime": job.last_updated_time.isoformat() if job.last_updated_time else None,
     }
-    item.update({name: {"S": value} for name, value in optional.items() if value is not None})
-    return item
+    return {name: {"S": value} for name, value in values.items() if value is not None}
 
 
 def _string(item: dict[str, AttributeValueTypeDef], name: str) -> str | None:
-    value = item.get(name, {})
+    value = item.get(name)
     text = value.get("S") if isinstance(value, dict) else None
     return text if isinstance(text, str) else None
+
+
+def _snapshot_item(arn: str, item: dict[str, AttributeValueTypeDef]) -> SnapshotItem:
+    if "status" in item and _string(item, "status") is None:
+        # Hand-written or older items: treat as never announced; the next record repairs it.
+        logger.warning(
+            "snapshot item has a malformed status; it will be repaired",
+            extra={"batch_segment_job_arn": arn, "status_attribute": str(item.get("status"))},
+        )
+    return SnapshotItem(
+        arn, _string(item, "status"), _string(item, "jobName"), _string(item, "stuckStatus")
+    )
 
 
 class SnapshotStore:
@@ -86,31 +104,30 @@ class SnapshotStore:
                     if key == MARKER_KEY:
                         initialized = True
                     elif key:
-                        snapshot[key] = SnapshotItem(
-                            key, _string(item, "status"), _string(item, "jobName")
-                        )
+                        snapshot[key] = _snapshot_item(key, item)
         except (ClientError, BotoCoreError) as err:
             raise SnapshotError(f"reading snapshot table {self._table} failed: {err}") from err
         return snapshot if initialized else None
 
-    def record_baseline(self, jobs: Iterable[JobSummary], recorded_at: datetime) -> None:
-        """First run: record every job silently, then the marker that ends the first run."""
+    def record_baseline(
+        self, jobs: Iterable[JobSummary], recorded_at: datetime, *, complete: bool = True
+    ) -> None:
+        """First run: record every job silently, then the marker that ends the first run.
+
+        Without `complete` (the listing stopped early) the marker is not written, so the
+        next run is a first run again and stays silent about the jobs not yet recorded.
+        """
+        stamp: dict[str, AttributeValueTypeDef] = {"recordedAt": {"S": recorded_at.isoformat()}}
         requests: list[WriteRequestTypeDef] = [
-            {"PutRequest": {"Item": _item(job, recorded_at)}} for job in jobs if job.arn
+            {"PutRequest": {"Item": {**_key(job.arn), **_job_attributes(job), **stamp}}}
+            for job in jobs
+            if job.arn
         ]
-        marker: WriteRequestTypeDef = {
-            "PutRequest": {
-                "Item": {
-                    PARTITION_KEY: {"S": JOB_PARTITION},
-                    SORT_KEY: {"S": MARKER_KEY},
-                    "recordedAt": {"S": recorded_at.isoformat()},
-                }
-            }
-        }
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
             self._batch_write(requests[start : start + BATCH_WRITE_LIMIT])
-        # Written last: a first run that dies midway is simply redone, still silently.
-        self._batch_write([marker])
+        if complete:
+            # Written last: a first run that dies midway is simply redone, still silently.
+            self._batch_write([{"PutRequest": {"Item": {**_key(MARKER_KEY), **stamp}}}])
 
     def _batch_write(self, requests: Sequence[WriteRequestTypeDef]) -> None:
         pending: Sequence[WriteRequestTypeDef] = requests
@@ -130,21 +147,97 @@ class SnapshotStore:
             raise SnapshotError(f"writing snapshot table {self._table} failed: {err}") from err
         raise SnapshotError(f"{len(pending)} snapshot items stayed unprocessed in {self._table}")
 
-    def record(self, job: JobSummary, previous_status: str | None, recorded_at: datetime) -> None:
-        """Record a published transition, only if the snapshot still holds `previous_status`."""
-        request: PutItemInputTypeDef = {"TableName": self._table, "Item": _item(job, recorded_at)}
-        if previous_status is None:
-            request["ConditionExpression"] = "attribute_not_exists(#sk) OR attribute_not_exists(#s)"
-            request["ExpressionAttributeNames"] = {"#sk": SORT_KEY, "#s": "status"}
+    def claim(self, transition: Transition, run_id: str, now: float, lease_seconds: float) -> None:
+        """Take the right to publish `transition`; ClaimLostError if another poll has it."""
+        previous = transition.previous_status
+        values: dict[str, AttributeValueTypeDef] = {
+            ":run": {"S": run_id},
+            ":now": {"N": str(now)},
+            ":expires": {"N": str(now + lease_seconds)},
+        }
+        if transition.event_type is EventType.JOB_STUCK:
+            assert previous is not None
+            state = (
+                "#s = :previous AND (attribute_not_exists(stuckStatus) OR stuckStatus <> :previous)"
+            )
+            values[":previous"] = {"S": previous}
+        elif previous is None:
+            state = "(attribute_not_exists(#s) OR NOT attribute_type(#s, :string))"
+            values[":string"] = {"S": "S"}
         else:
-            request["ConditionExpression"] = "#s = :previous"
-            request["ExpressionAttributeNames"] = {"#s": "status"}
-            request["ExpressionAttributeValues"] = {":previous": {"S": previous_status}}
+            state = "#s = :previous"
+            values[":previous"] = {"S": previous}
+        self._update(
+            transition.job,
+            {
+                "Key": _key(self._arn(transition)),
+                "UpdateExpression": "SET claimedBy = :run, claimExpiresAt = :expires",
+                "ConditionExpression": f"{state} AND {_CLAIM_FREE}",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": values,
+            },
+        )
+
+    def record(self, transition: Transition, run_id: str, recorded_at: datetime) -> None:
+        """After a publish: store what was announced and drop the claim."""
+        job = transition.job
+        updated = job.last_updated_time.isoformat() if job.last_updated_time else None
+        assignments = ["recordedAt = :recorded"]
+        removals = ["claimedBy", "claimExpiresAt"]
+        values: dict[str, AttributeValueTypeDef] = {
+            ":run": {"S": run_id},
+            ":recorded": {"S": recorded_at.isoformat()},
+        }
+        for placeholder, attribute, value in (
+            (":status", "#s", job.status),
+            (":name", "jobName", job.name),
+            (":updated", "lastUpdatedDateTime", updated),
+        ):
+            if value is None:
+                removals.append(attribute)
+            else:
+                assignments.append(f"{attribute} = {placeholder}")
+                values[placeholder] = {"S": value}
+        if transition.event_type is EventType.JOB_STUCK and job.status is not None:
+            assignments.append("stuckStatus = :status")
+        else:
+            removals.append("stuckStatus")
+        self._update(
+            job,
+            {
+                "Key": _key(self._arn(transition)),
+                "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+                "ConditionExpression": "claimedBy = :run",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": values,
+            },
+        )
+
+    def release(self, transition: Transition, run_id: str) -> None:
+        """After a failed publish: drop the claim so the next poll sends it again."""
+        self._update(
+            transition.job,
+            {
+                "Key": _key(self._arn(transition)),
+                "UpdateExpression": "REMOVE claimedBy, claimExpiresAt",
+                "ConditionExpression": "claimedBy = :run",
+                "ExpressionAttributeValues": {":run": {"S": run_id}},
+            },
+        )
+
+    @staticmethod
+    def _arn(transition: Transition) -> str:
+        assert transition.job.arn is not None, "jobs without an ARN are never diffed"
+        return transition.job.arn
+
+    def _update(self, job: JobSummary, request: dict[str, object]) -> None:
         try:
-            self._client.put_item(**request)
+            self._client.update_item(
+                **cast("UpdateItemInputTypeDef", {"TableName": self._table, **request})
+            )
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise RecordConflictError(f"{job.arn} was recorded by another poll") from err
-            raise SnapshotError(f"recording {job.arn} failed: {err}") from err
+                raise ClaimLostError(f"{job.arn} is held or was recorded by another poll") from err
+            raise SnapshotError(f"updating {job.arn} in {self._table} failed: {err}") from err
         except BotoCoreError as err:
-            raise SnapshotError(f"recording {job.arn} failed: {err}") from err
+            raise SnapshotError(f"updating {job.arn} in {self._table} failed: {err}") from err
