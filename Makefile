@@ -25,7 +25,7 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy lambdas/poller infra app.py local tests
 
 test: lint typecheck
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n auto
 
 demo: $(STAMP)
 	$(PY) -m local.demo $(ARGS)

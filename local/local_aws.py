@@ -1,22 +1,38 @@
 """Local AWS on loopback: moto's server (DynamoDB, SNS, SQS, ...) and the Personalize emulator.
 
 boto3 reaches both through the standard AWS_ENDPOINT_URL_<SERVICE> variables, exactly as
-the deployed code reaches AWS; nothing in the poller knows it is running locally.
+the deployed code reaches AWS; nothing in the poller knows it is running locally. Both
+endpoints count requests per "service:Operation" and can be told to fail the next calls
+of an operation, the way AWS does (throttling, KMS denials, server errors).
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
+import threading
+import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING
+from collections import Counter, deque
+from typing import TYPE_CHECKING, Any
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
-from local.personalize_emulator import PersonalizeEmulator
+from local.personalize_emulator import Fault, PersonalizeEmulator
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
+
+    from werkzeug.serving import BaseWSGIServer
+
+    StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 MOTO_SERVICES = ("DYNAMODB", "SNS", "SQS", "EVENTS", "STS", "CLOUDFORMATION")
 FAKE_CREDENTIALS = {
@@ -24,26 +40,92 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+class CountingFaultyApp:
+    """WSGI middleware around moto: counts operations and fails them on request."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self._faults: dict[str, deque[Fault]] = {}
+
+    def inject_fault(self, operation: str, fault: Fault, times: int) -> None:
+        with self._lock:
+            self._faults.setdefault(operation, deque()).extend([fault] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.calls.clear()
+            self._faults.clear()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        operation, json_protocol = self._operation(environ)
+        if operation is None:
+            return self._app(environ, start_response)  # type: ignore[no-any-return]
+        with self._lock:
+            self.calls[operation] += 1
+            queue = self._faults.get(operation)
+            fault = queue.popleft() if queue else None
+        if fault is None:
+            return self._app(environ, start_response)  # type: ignore[no-any-return]
+        if json_protocol:
+            body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+            content_type = "application/x-amz-json-1.0"
+        else:
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code>"
+                f"<Message>{fault.message}</Message></Error>"
+                "<RequestId>local</RequestId></ErrorResponse>"
+            ).encode()
+            content_type = "text/xml"
+        start_response(
+            f"{fault.http_status} Injected",
+            [("Content-Type", content_type), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    @staticmethod
+    def _operation(environ: dict[str, Any]) -> tuple[str | None, bool]:
+        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if scope is None:
+            return None, False
+        service = scope.group(1)
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        if target:
+            return f"{service}:{target.rsplit('.', 1)[-1]}", True
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)  # moto reads the body again
+        action = urllib.parse.parse_qs(raw.decode(errors="replace")).get("Action", [None])[0]
+        return (f"{service}:{action}" if action else None), False
 
 
 class LocalAws:
     def __init__(self, region: str = "us-east-1", account_id: str = "123456789012") -> None:
         self.region = region
         self.personalize = PersonalizeEmulator(region=region, account_id=account_id)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto = CountingFaultyApp(DomainDispatcherApplication(create_backend_app))
+        self._server: BaseWSGIServer | None = None
         self.moto_endpoint = ""
 
     def start(self) -> LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.moto_endpoint = f"http://{host}:{port}"
+        self._server = make_server(
+            "127.0.0.1", 0, self.moto, threaded=True, request_handler=MotoRequestHandler
+        )
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.moto_endpoint = f"http://127.0.0.1:{self._server.server_port}"
         self.personalize.start()
         return self
 
     def stop(self) -> None:
         self.personalize.stop()
-        self._moto.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
 
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 (and the AWS CLI) at the local endpoints."""
@@ -54,11 +136,29 @@ class LocalAws:
         env["AWS_REGION"] = self.region
         return env
 
+    def inject_fault(
+        self,
+        operation: str,
+        code: str,
+        http_status: int = 400,
+        *,
+        times: int = 1,
+        message: str = "injected fault",
+    ) -> None:
+        """Fail the next `times` calls of a moto operation, e.g. "dynamodb:UpdateItem"."""
+        self.moto.inject_fault(operation, Fault(code, http_status, message), times)
+
+    def calls(self) -> Counter[str]:
+        """Requests received per "service:Operation", at both endpoints."""
+        personalize = Counter({f"personalize:{op}": n for op, n in self.personalize.calls.items()})
+        return self.moto.calls + personalize
+
     def reset(self) -> None:
-        """Forget every resource and job, as a fresh account would have none."""
+        """Forget every resource, job, fault and count, as a fresh account would have none."""
         request = urllib.request.Request(f"{self.moto_endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
+        self.moto.reset()
         self.personalize.reset()
 
     def __enter__(self) -> LocalAws:
@@ -68,10 +168,10 @@ class LocalAws:
         self.stop()
 
 
-def drain_queue(sqs: object, queue_url: str) -> Iterator[dict[str, object]]:
+def drain_queue(sqs: Any, queue_url: str) -> Iterator[dict[str, object]]:
     """Every SNS notification waiting in an SQS queue, deleted as read."""
     while True:
-        response = sqs.receive_message(  # type: ignore[attr-defined]
+        response = sqs.receive_message(
             QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
         )
         messages = response.get("Messages", [])
@@ -79,7 +179,7 @@ def drain_queue(sqs: object, queue_url: str) -> Iterator[dict[str, object]]:
             return
         for message in messages:
             yield json.loads(message["Body"])
-        sqs.delete_message_batch(  # type: ignore[attr-defined]
+        sqs.delete_message_batch(
             QueueUrl=queue_url,
             Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)

@@ -93,7 +93,7 @@ class Notifier(Construct):
         )
         self.function.add_to_role_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:Query", "dynamodb:PutItem", "dynamodb:BatchWriteItem"],
+                actions=["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
                 resources=[self.table.table_arn],
             )
         )

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from poller.sns_publisher import SnsPublisher
 
 logger = Logger(child=True)
+CLAIM_MARGIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,6 @@ class PollRun:
     stuck_after: timedelta
     time_left: Callable[[], float]  # seconds before the run must have stopped
     safety_margin: float = 10.0
-
-    @property
-    def lease_seconds(self) -> float:
-        """A claim outlives this run by a margin, then lapses so a later run can take over."""
-        return self.time_left() + 60.0
 
     def out_of_time(self) -> bool:
         return self.time_left() < self.safety_margin
@@ -101,6 +97,8 @@ def poll(
 
     result.transitions = diff(snapshot, latest.values(), run.now, run.stuck_after)
     context = EventContext(region=run.region, detected_at=run.now)
+    # A claim outlives this run by a margin, then lapses so a later run can take over.
+    lease_seconds = run.time_left() + CLAIM_MARGIN_SECONDS
     for start in range(0, len(result.transitions), BATCH_MAX_ENTRIES):
         if run.out_of_time():
             result.deferred = len(result.transitions) - start
@@ -114,6 +112,7 @@ def poll(
             store=store,
             publisher=publisher,
             run=run,
+            lease_seconds=lease_seconds,
             context=context,
             result=result,
         )
@@ -126,13 +125,14 @@ def _announce(
     store: SnapshotStore,
     publisher: SnsPublisher,
     run: PollRun,
+    lease_seconds: float,
     context: EventContext,
     result: PollResult,
 ) -> None:
     claimed: list[Transition] = []
     for transition in transitions:
         try:
-            store.claim(transition, run.run_id, run.now.timestamp(), run.lease_seconds)
+            store.claim(transition, run.run_id, run.now.timestamp(), lease_seconds)
             claimed.append(transition)
         except ClaimLostError:
             result.claims_lost += 1

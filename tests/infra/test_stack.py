@@ -115,12 +115,12 @@ def test_role_has_least_privilege(template: Template) -> None:
     xray = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
     assert set(by_action) == {
         ("personalize:ListBatchSegmentJobs",),
-        ("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query"),
+        ("dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem"),
         ("sns:Publish",),
         xray,
     }
     assert by_action[("personalize:ListBatchSegmentJobs",)]["Resource"] == "*"
-    dynamo = by_action[("dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:Query")]
+    dynamo = by_action[("dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem")]
     assert dynamo["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
     assert by_action[("sns:Publish",)]["Resource"] == {"Ref": topic_id}
     assert all(s["Effect"] == "Allow" for s in statements)

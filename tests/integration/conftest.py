@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 
 from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
@@ -103,3 +104,12 @@ def reset_handler_caches(spec: PollerSpec) -> None:
 def ts(minutes: float) -> float:
     """Epoch seconds, `minutes` after a fixed start, for readable job timelines."""
     return datetime(2026, 11, 1, 9, 0, tzinfo=UTC).timestamp() + minutes * 60
+
+
+@pytest.fixture(autouse=True)
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore retries as configured, without sleeping between attempts.
+
+    Tests assert how many attempts reach the endpoints, never how long they took.
+    """
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda _self, _context: 0.0)
