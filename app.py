@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from infra.config import STACK_NAME, ConfigError, NotifierConfig
 from infra.stack import NotifierStack
@@ -18,6 +19,9 @@ def main() -> None:
     except ConfigError as err:
         sys.exit(f"Invalid configuration: {err}")
     NotifierStack(app, STACK_NAME, config=config)
+    # Best-practice rule packs: an unsuppressed finding fails synth, so it fails deploy too.
+    cdk.Aspects.of(app).add(AwsSolutionsChecks())
+    cdk.Aspects.of(app).add(ServerlessChecks())
     app.synth()
 
 

@@ -79,6 +79,14 @@ def _as_bool(name: str, raw: Any, default: bool) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _emails(name: str, raw: Any) -> tuple[str, ...]:
+    emails = _as_list(name, raw)
+    for email in emails:
+        if not _EMAIL.match(email):
+            raise ConfigError(f"{name}: {email!r} is not an email address")
+    return emails
+
+
 def _retention(raw: Any) -> logs.RetentionDays:
     days = _as_int("logRetentionDays", raw, 30, 1, 1827)
     if days not in _RETENTION:
@@ -91,11 +99,13 @@ def _retention(raw: Any) -> logs.RetentionDays:
 class NotifierConfig:
     schedule_minutes: int = 5
     notify_emails: tuple[str, ...] = ()
+    alarm_emails: tuple[str, ...] = ()
     solution_version_arns: tuple[str, ...] = ()
     log_level: str = "INFO"
     tracing: bool = True
     powertools_layer_version: int = 27
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
+    stuck_after_minutes: int = 360
 
     @property
     def timeout_seconds(self) -> int:
@@ -105,10 +115,10 @@ class NotifierConfig:
     @classmethod
     def from_context(cls, get: Any) -> NotifierConfig:
         """Build from a context lookup such as `app.node.try_get_context`."""
-        emails = _as_list("notifyEmails", get("notifyEmails"))
-        for email in emails:
-            if not _EMAIL.match(email):
-                raise ConfigError(f"notifyEmails: {email!r} is not an email address")
+        emails = _emails("notifyEmails", get("notifyEmails"))
+        alarm_emails = (
+            _emails("alarmEmails", get("alarmEmails")) if get("alarmEmails") is not None else emails
+        )
         arns = _as_list("solutionVersionArns", get("solutionVersionArns"))
         for arn in arns:
             if not _SOLUTION_VERSION_ARN.match(arn):
@@ -121,6 +131,7 @@ class NotifierConfig:
         return cls(
             schedule_minutes=_as_int("scheduleMinutes", get("scheduleMinutes"), 5, 1, 1440),
             notify_emails=emails,
+            alarm_emails=alarm_emails,
             solution_version_arns=arns,
             log_level=log_level,
             tracing=_as_bool("tracing", get("tracing"), True),
@@ -128,4 +139,7 @@ class NotifierConfig:
                 "powertoolsLayerVersion", get("powertoolsLayerVersion"), 27, 1, 10_000
             ),
             log_retention=_retention(get("logRetentionDays")),
+            stuck_after_minutes=_as_int(
+                "stuckAfterMinutes", get("stuckAfterMinutes"), 360, 10, 7 * 24 * 60
+            ),
         )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnOutput, Stack
 
+from infra.constructs.alerting import Alerting
 from infra.constructs.channels import Channels
 from infra.constructs.notifier import Notifier
 
@@ -25,6 +26,13 @@ class NotifierStack(Stack):
         )
         self.channels = Channels(self, "Channels", emails=config.notify_emails)
         self.notifier = Notifier(self, "Notifier", config=config, topic=self.channels.topic)
+        self.alerting = Alerting(
+            self,
+            "Alerting",
+            notifier=self.notifier,
+            channels=self.channels,
+            emails=config.alarm_emails,
+        )
 
         CfnOutput(
             self,
@@ -34,3 +42,9 @@ class NotifierStack(Stack):
         )
         CfnOutput(self, "SnapshotTableName", value=self.notifier.table.table_name)
         CfnOutput(self, "PollerFunctionName", value=self.notifier.function.function_name)
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.alerting.topic.topic_arn,
+            description="Alarms about the notifier itself",
+        )

@@ -11,8 +11,12 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from cdk_nag import NagSuppressions
 from constructs import Construct
+
+from infra.constructs.channels import dead_letter_queue
 
 if TYPE_CHECKING:
     from aws_cdk import aws_sns as sns
@@ -30,6 +34,7 @@ class Notifier(Construct):
         self, scope: Construct, id: str, *, config: NotifierConfig, topic: sns.ITopic
     ) -> None:
         super().__init__(scope, id)
+        self.period = Duration.minutes(config.schedule_minutes)
 
         self.table = dynamodb.Table(
             self,
@@ -41,6 +46,7 @@ class Notifier(Construct):
                 point_in_time_recovery_enabled=True
             ),
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            deletion_protection=True,
             # The snapshot is what keeps a redeploy from re-announcing or missing transitions.
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -50,6 +56,25 @@ class Notifier(Construct):
             "PollerLogs",
             retention=config.log_retention,
             removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        # Keeps what a failed scheduled run was given, for inspection; alarmed when not empty.
+        self.dead_letters = dead_letter_queue(
+            self, "FailedRuns", "the poller's on-failure destination and the schedule's DLQ"
+        )
+
+        self.role = iam.Role(
+            self,
+            "PollerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Lists batch segment jobs, keeps their snapshot, publishes transitions",
+        )
+        # Instead of AWSLambdaBasicExecutionRole: logs only to this function's own log group.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[f"{self.log_group.log_group_arn}"],
+            )
         )
 
         powertools = lambda_.LayerVersion.from_layer_version_arn(
@@ -68,14 +93,18 @@ class Notifier(Construct):
                 str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/requirements.txt"]
             ),
             layers=[powertools],
+            role=self.role,
             memory_size=256,
             timeout=Duration.seconds(config.timeout_seconds),
+            # One run at a time: with the timeout shorter than the period, runs never overlap.
+            reserved_concurrent_executions=1,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             environment={
                 "SNAPSHOT_TABLE_NAME": self.table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
                 "SOLUTION_VERSION_ARNS": ",".join(config.solution_version_arns),
+                "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
@@ -83,26 +112,77 @@ class Notifier(Construct):
             },
             description="Polls Personalize batch segment jobs and publishes status transitions",
         )
+        # No retry of a failed scheduled run (the next tick is the retry); keep its event.
+        self.function.configure_async_invoke(
+            retry_attempts=0,
+            max_event_age=self.period,
+            on_failure=destinations.SqsDestination(self.dead_letters),
+        )
 
         # Exactly the calls the poller makes, on exactly its resources.
-        self.function.add_to_role_policy(
+        self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["personalize:ListBatchSegmentJobs"],
                 resources=["*"],  # List* has no resource-level permissions in Personalize
             )
         )
-        self.function.add_to_role_policy(
+        self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
                 resources=[self.table.table_arn],
             )
         )
-        topic.grant_publish(self.function)
+        topic.grant_publish(self.role)
 
         self.schedule = events.Rule(
             self,
             "Schedule",
             description="Starts a poll of Personalize batch segment jobs",
-            schedule=events.Schedule.rate(Duration.minutes(config.schedule_minutes)),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+            schedule=events.Schedule.rate(self.period),
+            targets=[
+                targets.LambdaFunction(
+                    self.function, retry_attempts=0, dead_letter_queue=self.dead_letters
+                )
+            ],
+        )
+
+        NagSuppressions.add_resource_suppressions(
+            self.function,
+            [
+                {
+                    "id": "AwsSolutions-L1",
+                    "reason": "Pinned to python3.13, the runtime the pinned public Powertools "
+                    "layer (AWSLambdaPowertoolsPythonV3-python313) is built for; both move "
+                    "together.",
+                },
+                {
+                    "id": "Serverless-LambdaLatestVersion",
+                    "reason": "Pinned to python3.13 together with its Powertools layer.",
+                },
+                {
+                    "id": "Serverless-LambdaDLQ",
+                    "reason": "Failed asynchronous runs go to the on-failure destination (the "
+                    "FailedRuns queue); a DeadLetterConfig would receive the same event twice.",
+                },
+            ],
+        )
+        NagSuppressions.add_resource_suppressions(
+            self.role,
+            [
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "personalize:ListBatchSegmentJobs has no resource-level "
+                    "permissions, and X-Ray's PutTraceSegments/PutTelemetryRecords accept only "
+                    "'*'; both need Resource '*'.",
+                    "applies_to": ["Resource::*"],
+                },
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "kms:GenerateDataKey* on the topic key only (granted by "
+                    "Topic.grantPublish): SNS needs a data key to encrypt what the poller "
+                    "publishes.",
+                    "applies_to": ["Action::kms:GenerateDataKey*"],
+                },
+            ],
+            apply_to_children=True,
         )

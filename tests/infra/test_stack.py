@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from aws_cdk.assertions import Match, Template
@@ -19,6 +21,31 @@ def only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
 
 def logical_id(template: Template, resource_type: str) -> str:
     return only(template, resource_type)[0]
+
+
+def events_topic_id(template: Template) -> str:
+    ref: str = poller(template)["Environment"]["Variables"]["TOPIC_ARN"]["Ref"]
+    return ref
+
+
+def alarm_topic_id(template: Template) -> str:
+    (topic_id,) = [
+        t for t in template.find_resources("AWS::SNS::Topic") if t != events_topic_id(template)
+    ]
+    return topic_id
+
+
+def failed_runs_queue_id(template: Template) -> str:
+    _, config = only(template, "AWS::Lambda::EventInvokeConfig")
+    queue_id: str = config["Properties"]["DestinationConfig"]["OnFailure"]["Destination"][
+        "Fn::GetAtt"
+    ][0]
+    return queue_id
+
+
+def role_statements(template: Template) -> list[dict[str, Any]]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    return [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
 
 
 def poller(template: Template) -> dict[str, Any]:
@@ -83,7 +110,12 @@ def test_function_settings(default_template: Template) -> None:
 def test_environment_references_table_and_topic(template: Template) -> None:
     env = poller(template)["Environment"]["Variables"]
     assert env["SNAPSHOT_TABLE_NAME"] == {"Ref": logical_id(template, "AWS::DynamoDB::Table")}
-    assert env["TOPIC_ARN"] == {"Ref": logical_id(template, "AWS::SNS::Topic")}
+    assert (
+        template.find_resources("AWS::SNS::Topic")[events_topic_id(template)]["Properties"][
+            "DisplayName"
+        ]
+        == "Personalize batch segment jobs"
+    )
     assert env["SOLUTION_VERSION_ARNS"] == "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
     assert env["POWERTOOLS_METRICS_NAMESPACE"]
     assert env["POWERTOOLS_SERVICE_NAME"]
@@ -103,43 +135,173 @@ def test_table_is_on_demand_keyed_by_pk_and_sk(template: Template) -> None:
 
 def test_role_has_least_privilege(template: Template) -> None:
     table_id = logical_id(template, "AWS::DynamoDB::Table")
-    topic_id = logical_id(template, "AWS::SNS::Topic")
-    policies = template.find_resources("AWS::IAM::Policy")
-    statements = [
-        s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
     by_action = {
         tuple(sorted(s["Action"])) if isinstance(s["Action"], list) else (s["Action"],): s
-        for s in statements
+        for s in role_statements(template)
     }
-    xray = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
-    assert set(by_action) == {
-        ("personalize:ListBatchSegmentJobs",),
-        ("dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem"),
-        ("sns:Publish",),
-        xray,
+    assert {actions: s["Resource"] for actions, s in by_action.items()} == {
+        ("personalize:ListBatchSegmentJobs",): "*",
+        ("dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem"): {
+            "Fn::GetAtt": [table_id, "Arn"]
+        },
+        ("sns:Publish",): {"Ref": events_topic_id(template)},
+        ("kms:Decrypt", "kms:GenerateDataKey*"): {
+            "Fn::GetAtt": [logical_id(template, "AWS::KMS::Key"), "Arn"]
+        },
+        ("logs:CreateLogStream", "logs:PutLogEvents"): {
+            "Fn::GetAtt": [logical_id(template, "AWS::Logs::LogGroup"), "Arn"]
+        },
+        ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"): {
+            "Fn::GetAtt": [failed_runs_queue_id(template), "Arn"]
+        },
+        ("xray:PutTelemetryRecords", "xray:PutTraceSegments"): "*",
     }
-    assert by_action[("personalize:ListBatchSegmentJobs",)]["Resource"] == "*"
-    dynamo = by_action[("dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem")]
-    assert dynamo["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
-    assert by_action[("sns:Publish",)]["Resource"] == {"Ref": topic_id}
-    assert all(s["Effect"] == "Allow" for s in statements)
+    assert all(s["Effect"] == "Allow" for s in role_statements(template))
+    _, role = only(template, "AWS::IAM::Role")
+    assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def test_topics_are_encrypted_with_a_rotated_customer_key(template: Template) -> None:
+    key_id, key = only(template, "AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    for topic in template.find_resources("AWS::SNS::Topic").values():
+        assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    services = [
+        s
+        for s in key["Properties"]["KeyPolicy"]["Statement"]
+        if "Service" in s.get("Principal", {})
+    ]
+    (statement,) = services
+    assert sorted(statement["Principal"]["Service"]) == [
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+    ]
+    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def test_topics_deny_publishing_without_tls(template: Template) -> None:
+    policies = template.find_resources("AWS::SNS::TopicPolicy")
+    covered = set()
+    for policy in policies.values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            if statement["Effect"] == "Deny":
+                assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                covered |= {t["Ref"] for t in policy["Properties"]["Topics"]}
+    assert covered == set(template.find_resources("AWS::SNS::Topic"))
+
+
+def test_table_is_protected(template: Template) -> None:
+    _, table = only(template, "AWS::DynamoDB::Table")
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert table["Properties"]["SSESpecification"] == {"SSEEnabled": True}
+    assert table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_runs_never_overlap_and_failed_runs_are_kept(default_template: Template) -> None:
+    props = poller(default_template)
+    assert props["ReservedConcurrentExecutions"] == 1
+    assert props["Timeout"] < 300
+    queue_id = failed_runs_queue_id(default_template)
+    for queue in default_template.find_resources("AWS::SQS::Queue").values():
+        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    _, config = only(default_template, "AWS::Lambda::EventInvokeConfig")
+    assert config["Properties"]["MaximumRetryAttempts"] == 0
+    _, rule = only(default_template, "AWS::Events::Rule")
+    (target,) = rule["Properties"]["Targets"]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+
+
+def test_alarms_notify_the_alarm_topic(default_template: Template) -> None:
+    found = default_template.find_resources("AWS::CloudWatch::Alarm")
+    by_name = {
+        re.sub(r"^Alerting|[0-9A-F]{8}$", "", rid): a["Properties"] for rid, a in found.items()
+    }
+    assert set(by_name) == {"Errors", "Throttles", "FailedRuns", "FailedDeliveries", "Heartbeat"}
+    topic = {"Ref": alarm_topic_id(default_template)}
+    for props in by_name.values():
+        assert props["AlarmActions"] == [topic]
+    queues = {
+        "FailedRuns": failed_runs_queue_id(default_template),
+        "FailedDeliveries": next(
+            q for q in default_template.find_resources("AWS::SQS::Queue") if "FailedDeliveries" in q
+        ),
+    }
+    for name, queue_id in queues.items():
+        assert by_name[name]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert by_name[name]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+    assert by_name["Errors"]["MetricName"] == "Errors"
+    assert by_name["Throttles"]["MetricName"] == "Throttles"
+    heartbeat = by_name["Heartbeat"]
+    assert heartbeat["Namespace"] == "PersonalizeSegmentJobNotifier"
+    assert heartbeat["Dimensions"] == [{"Name": "service", "Value": "segment-job-notifier"}]
+    assert heartbeat["ComparisonOperator"] == "LessThanThreshold"
+    assert heartbeat["Threshold"] == 1
+    assert heartbeat["Period"] == 300
+    assert heartbeat["EvaluationPeriods"] == 3
+    assert heartbeat["DatapointsToAlarm"] == 3
+    assert heartbeat["TreatMissingData"] == "breaching"
+    assert heartbeat["MetricName"] == "PollSucceeded"
+    assert by_name["Errors"]["Threshold"] == 1
+    assert by_name["Errors"]["Statistic"] == "Sum"
+
+
+def test_heartbeat_follows_the_schedule() -> None:
+    template = synth({"scheduleMinutes": "30"})
+    (heartbeat,) = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "PollSucceeded"
+    ]
+    assert heartbeat["Period"] == 1800
+
+
+def test_dashboard(default_template: Template) -> None:
+    _, dashboard = only(default_template, "AWS::CloudWatch::Dashboard")
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for metric in (
+        "JobsSeen",
+        "Transitions",
+        "Published",
+        "PublishFailures",
+        "PollDuration",
+        "Pages",
+    ):
+        assert metric in body
+
+
+def test_environment_carries_the_stuck_limit() -> None:
+    env = poller(synth({"stuckAfterMinutes": "90"}))["Environment"]["Variables"]
+    assert env["STUCK_AFTER_MINUTES"] == "90"
+
+
+def subscribers(template: Template, topic_id: str) -> list[str]:
+    subscriptions = template.find_resources("AWS::SNS::Subscription")
+    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions.values())
+    return sorted(
+        s["Properties"]["Endpoint"]
+        for s in subscriptions.values()
+        if s["Properties"]["TopicArn"] == {"Ref": topic_id}
+    )
 
 
 def test_email_subscriptions_from_context(template: Template, default_template: Template) -> None:
-    subscriptions = template.find_resources("AWS::SNS::Subscription")
-    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions.values()) == [
-        "ml-team@example.com",
-        "ops@example.com",
-    ]
-    assert all(s["Properties"]["Protocol"] == "email" for s in subscriptions.values())
+    emails = ["ml-team@example.com", "ops@example.com"]
+    assert subscribers(template, events_topic_id(template)) == emails
+    # Alarms go to the same people unless alarmEmails says otherwise.
+    assert subscribers(template, alarm_topic_id(template)) == emails
     default_template.resource_count_is("AWS::SNS::Subscription", 0)
+
+
+def test_alarm_emails_can_differ() -> None:
+    template = synth({"notifyEmails": "team@example.com", "alarmEmails": "oncall@example.com"})
+    assert subscribers(template, events_topic_id(template)) == ["team@example.com"]
+    assert subscribers(template, alarm_topic_id(template)) == ["oncall@example.com"]
 
 
 def test_outputs(template: Template) -> None:
     outputs = template.find_outputs("*")
-    topic_id = logical_id(template, "AWS::SNS::Topic")
-    assert outputs["TopicArn"]["Value"] == {"Ref": topic_id}
+    assert outputs["TopicArn"]["Value"] == {"Ref": events_topic_id(template)}
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": alarm_topic_id(template)}
     assert outputs["SnapshotTableName"]["Value"] == {
         "Ref": logical_id(template, "AWS::DynamoDB::Table")
     }
@@ -150,3 +312,13 @@ def test_outputs(template: Template) -> None:
 
 def test_log_group_has_retention(default_template: Template) -> None:
     default_template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
+
+
+def test_email_subscriptions_keep_what_they_could_not_deliver(template: Template) -> None:
+    queue_id = next(
+        q for q in template.find_resources("AWS::SQS::Queue") if "FailedDeliveries" in q
+    )
+    for subscription in template.find_resources("AWS::SNS::Subscription").values():
+        assert subscription["Properties"]["RedrivePolicy"] == {
+            "deadLetterTargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}
+        }

@@ -73,8 +73,14 @@ def observer_client(service: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def spec() -> PollerSpec:
-    return read_poller(synth())
+def template() -> dict[str, Any]:
+    """The stack as `python app.py` synthesizes it with default configuration."""
+    return synth()
+
+
+@pytest.fixture(scope="session")
+def spec(template: dict[str, Any]) -> PollerSpec:
+    return read_poller(template)
 
 
 @pytest.fixture

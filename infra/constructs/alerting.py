@@ -1,0 +1,139 @@
+"""Never silent: alarms on the poller, a heartbeat, and a dashboard."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from constructs import Construct
+
+from infra.constructs.notifier import METRICS_NAMESPACE, SERVICE_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from infra.constructs.channels import Channels
+    from infra.constructs.notifier import Notifier
+
+HEARTBEAT_PERIODS = 3
+
+
+class Alerting(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        notifier: Notifier,
+        channels: Channels,
+        emails: Sequence[str],
+    ) -> None:
+        super().__init__(scope, id)
+        self.topic = channels.encrypted_topic("Alarms", "Personalize job notifier alarms")
+        channels.subscribe_emails(self.topic, emails)
+
+        period = notifier.period
+        function = notifier.function
+        queue_period = Duration.minutes(5)
+        self.alarms = {
+            "Errors": self.when_any(
+                function.metric_errors(period=period, statistic="Sum"),
+                "Errors",
+                "A poll failed: a listing, publish or record error. Nothing is lost; see the "
+                "poller's logs.",
+            ),
+            "Throttles": self.when_any(
+                function.metric_throttles(period=period, statistic="Sum"),
+                "Throttles",
+                "The poller was throttled: a run is still going when the next starts, or the "
+                "account's Lambda concurrency is exhausted.",
+            ),
+            "FailedRuns": self.when_any(
+                notifier.dead_letters.metric_approximate_number_of_messages_visible(
+                    period=queue_period, statistic="Maximum"
+                ),
+                "FailedRuns",
+                "A scheduled run failed or could not start; its event is kept in the "
+                "failed-runs queue.",
+            ),
+            "FailedDeliveries": self.when_any(
+                channels.failed_deliveries.metric_approximate_number_of_messages_visible(
+                    period=queue_period, statistic="Maximum"
+                ),
+                "FailedDeliveries",
+                "SNS could not deliver a notification to a subscriber; it is kept in the "
+                "failed-deliveries queue.",
+            ),
+            "Heartbeat": self.metric("PollSucceeded", period, "Sum").create_alarm(
+                self,
+                "Heartbeat",
+                alarm_description=f"No successful poll for {HEARTBEAT_PERIODS} schedule "
+                "periods: the notifier is not watching your jobs.",
+                threshold=1,
+                evaluation_periods=HEARTBEAT_PERIODS,
+                datapoints_to_alarm=HEARTBEAT_PERIODS,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
+            ),
+        }
+        for alarm in self.alarms.values():
+            alarm.add_alarm_action(actions.SnsAction(self.topic))
+
+        self.dashboard = cloudwatch.Dashboard(
+            self,
+            "Dashboard",
+            widgets=[
+                [
+                    self.graph("Jobs and pages", ["JobsSeen", "Pages"], period, "Maximum"),
+                    self.graph(
+                        "Transitions",
+                        ["Transitions", "Published", "StuckJobs", "TransitionsDeferred"],
+                        period,
+                        "Sum",
+                    ),
+                    self.graph("Failures", ["PublishFailures", "RecordFailures"], period, "Sum"),
+                ],
+                [
+                    self.graph("Poll duration (ms)", ["PollDuration"], period, "Maximum"),
+                    cloudwatch.GraphWidget(
+                        title="Lambda errors and throttles",
+                        left=[
+                            function.metric_errors(period=period),
+                            function.metric_throttles(period=period),
+                        ],
+                    ),
+                    cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())),
+                ],
+            ],
+        )
+
+    def when_any(self, metric: cloudwatch.Metric, id: str, description: str) -> cloudwatch.Alarm:
+        """Alarm as soon as one period counts one; no data means nothing happened."""
+        return metric.create_alarm(
+            self,
+            id,
+            alarm_description=description,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    @staticmethod
+    def metric(name: str, period: Duration, statistic: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": SERVICE_NAME},
+            period=period,
+            statistic=statistic,
+        )
+
+    def graph(
+        self, title: str, names: Sequence[str], period: Duration, statistic: str
+    ) -> cloudwatch.GraphWidget:
+        return cloudwatch.GraphWidget(
+            title=title, left=[self.metric(name, period, statistic) for name in names]
+        )
