@@ -215,3 +215,29 @@ def test_console_url_follows_the_partition() -> None:
         "https://cn-north-1.console.amazonaws.cn/"
     )
     assert console_url("us-east-1", None).startswith("https://us-east-1.console.aws.amazon.com/")
+
+
+def stuck() -> Transition:
+    return Transition(
+        EventType.JOB_STUCK,
+        JobSummary(
+            arn=ARN,
+            name="segment-job-42",
+            status="IN PROGRESS",
+            creation_time=CREATED,
+            last_updated_time=CREATED,
+            solution_version_arn=SV,
+        ),
+        previous_status="IN PROGRESS",
+    )
+
+
+def test_stuck_subject_and_email() -> None:
+    assert subject(stuck()) == "STUCK: segment-job-42 (IN PROGRESS)"
+    email = envelope(stuck())["email"]
+    assert email.startswith(
+        "Batch segment job segment-job-42 may be STUCK: IN PROGRESS for 1h 05m 00s without a change."
+    )
+    assert "Status:           IN PROGRESS (unchanged)" in email
+    assert "Waiting for:      1h 05m 00s" in email
+    assert message_attributes(stuck())["eventType"] == "JOB_STUCK"
