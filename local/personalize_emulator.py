@@ -50,6 +50,9 @@ class PersonalizeEmulator:
         self.account_id = account_id
         self.calls: Counter[str] = Counter()
         self._jobs: dict[str, dict[str, Any]] = {}
+        # Listing order per solution-version scope, rebuilt only when jobs are added, so a
+        # page costs its own size rather than a sort of every job.
+        self._ordered: dict[str | None, list[dict[str, Any]]] = {}
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -86,6 +89,7 @@ class PersonalizeEmulator:
         }
         with self._lock:
             self._jobs[arn] = job
+            self._ordered.clear()
         return arn
 
     def put_raw_job(self, summary: dict[str, Any]) -> None:
@@ -93,6 +97,7 @@ class PersonalizeEmulator:
         key = summary.get("batchSegmentJobArn") or f"raw-{len(self._jobs)}"
         with self._lock:
             self._jobs[key] = dict(summary)
+            self._ordered.clear()
 
     def set_status(
         self, arn: str, status: str, *, failure_reason: str | None = None, at: float | None = None
@@ -125,6 +130,7 @@ class PersonalizeEmulator:
     def reset(self) -> None:
         with self._lock:
             self._jobs.clear()
+            self._ordered.clear()
             self._faults.clear()
             self.calls.clear()
 
@@ -167,6 +173,20 @@ class PersonalizeEmulator:
         if offset + max_results < len(jobs):
             response["nextToken"] = self._encode_token(offset + max_results, scope)
         return response
+
+    def _listing_order(self, scope: str | None) -> list[dict[str, Any]]:
+        if scope not in self._ordered:
+            jobs = [
+                job
+                for job in self._jobs.values()
+                if scope is None or job.get("solutionVersionArn") == scope
+            ]
+            # Newest first, as the console shows them; ties broken by ARN for a stable order.
+            jobs.sort(
+                key=lambda j: (-(j.get("creationDateTime") or 0), j.get("batchSegmentJobArn", ""))
+            )
+            self._ordered[scope] = jobs
+        return self._ordered[scope]
 
     def _describe(self, body: dict[str, Any]) -> dict[str, Any]:
         arn = body.get("batchSegmentJobArn")

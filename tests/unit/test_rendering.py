@@ -236,7 +236,8 @@ def test_stuck_subject_and_email() -> None:
     assert subject(stuck()) == "STUCK: segment-job-42 (IN PROGRESS)"
     email = envelope(stuck())["email"]
     assert email.startswith(
-        "Batch segment job segment-job-42 may be STUCK: IN PROGRESS for 1h 05m 00s without a change."
+        "Batch segment job segment-job-42 may be STUCK: IN PROGRESS for 1h 05m 00s"
+        " without a change."
     )
     assert "Status:           IN PROGRESS (unchanged)" in email
     assert "Waiting for:      1h 05m 00s" in email

@@ -1,0 +1,178 @@
+"""`make bench`: how a poll's cost grows with the number of jobs.
+
+Runs the real handler against local AWS at several sizes, for a steady-state poll (nothing
+changed) and a poll where 1% of jobs changed, and reports per size: requests per operation
+counted at the emulated endpoints, the poll's wall time next to a bare boto3 paginator over
+the same Personalize emulator, the poll process's peak memory, and the cold-start import
+time of the handler module next to `import boto3` alone. Writes docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from local.lambda_context import LOCAL_RUNTIME_ENV
+from local.local_aws import LocalAws
+from local.provision import provision
+from local.template import ROOT, read_poller, synth
+
+SIZES = (100, 1_000, 10_000, 50_000)
+IMPORT_RUNS = 7
+REPORT = ROOT / "docs" / "benchmarks.md"
+QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+
+def worker(mode: str, env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(  # noqa: S603 - this repository's own worker module
+        [sys.executable, "-m", "local.bench_worker", mode],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
+
+
+def import_seconds(statement: str) -> float:
+    """Median wall time of one import in fresh interpreters."""
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    env = {**os.environ, **QUIET, "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPATH": "lambdas"}
+    runs = [
+        float(
+            subprocess.run(  # noqa: S603 - the running interpreter, fixed code
+                [sys.executable, "-c", code],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(IMPORT_RUNS)
+    ]
+    return statistics.median(runs)
+
+
+def measure(aws: LocalAws, env: dict[str, str], changed: int, total: int) -> dict[str, Any]:
+    if changed:
+        for i in range(0, total, total // changed):
+            aws.personalize.set_status(aws.personalize.job_arn(f"bench-{i:06d}"), "CREATE FAILED")
+    bare = worker("list", env)["seconds"]
+    aws.moto.calls.clear()
+    aws.personalize.calls.clear()
+    polled = worker("poll", env)
+    calls = aws.calls()
+    return {
+        "calls": dict(sorted(calls.items())),
+        "poll_s": polled["seconds"],
+        "bare_s": bare,
+        "peak_mib": polled["peak_mib"],
+        "transitions": polled["summary"]["transitions"],
+    }
+
+
+def run_size(aws: LocalAws, spec: Any, n: int) -> dict[str, Any]:
+    aws.reset()
+    resources = provision(spec, boto3.session.Session())
+    env = {**os.environ, **resources.environment, **LOCAL_RUNTIME_ENV, **QUIET}
+    start = time.time() - n * 60
+    for i in range(n):
+        aws.personalize.add_job(f"bench-{i:06d}", "ACTIVE", at=start + i * 60)
+    baseline = worker("poll", env)
+    assert baseline["summary"]["firstRun"], baseline
+    steady = measure(aws, env, changed=0, total=n)
+    changed = measure(aws, env, changed=max(1, n // 100), total=n)
+    return {"n": n, "steady": steady, "changed": changed}
+
+
+def fmt_calls(calls: dict[str, int]) -> str:
+    return ", ".join(f"{op.split(':')[1]} {count}" for op, count in calls.items()) or "none"
+
+
+def report(results: list[dict[str, Any]], imports: dict[str, float], elapsed: float) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured by `make bench` on {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, against local AWS "
+        f"(moto's server and the Personalize emulator on loopback); the run took "
+        f"{elapsed:.0f} s. Times are wall-clock on this machine and local endpoints, so "
+        "their ratios matter more than their values; request counts are exact.",
+        "",
+        "## Requests per poll, counted at the endpoints",
+        "",
+        "| jobs | poll | requests |",
+        "|---:|---|---|",
+    ]
+    for r in results:
+        for kind in ("steady", "changed"):
+            label = "steady" if kind == "steady" else f"1% changed ({r[kind]['transitions']})"
+            lines.append(f"| {r['n']:,} | {label} | {fmt_calls(r[kind]['calls'])} |")
+    lines += [
+        "",
+        "## Wall time and memory",
+        "",
+        "| jobs | poll | poll (s) | bare listing (s) | ratio | peak memory (MiB) |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for kind in ("steady", "changed"):
+            m = r[kind]
+            lines.append(
+                f"| {r['n']:,} | {kind} | {m['poll_s']:.3f} | {m['bare_s']:.3f} | "
+                f"{m['poll_s'] / m['bare_s']:.2f} | {m['peak_mib']:.0f} |"
+            )
+    ratio = imports["handler"] / imports["boto3"]
+    lines += [
+        "",
+        "## Cold start",
+        "",
+        f"Median of {IMPORT_RUNS} fresh interpreters: `import boto3` "
+        f"{imports['boto3'] * 1000:.0f} ms, `import poller.handler` "
+        f"{imports['handler'] * 1000:.0f} ms (ratio {ratio:.2f}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench ARGS=", description=__doc__)
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated N")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    started = time.monotonic()
+    spec = read_poller(synth())
+    results = []
+    with LocalAws() as aws:
+        os.environ.update(aws.environment())
+        for n in sizes:
+            print(f"measuring {n:,} jobs ...", flush=True)
+            results.append(run_size(aws, spec, n))
+    imports = {
+        "boto3": import_seconds("import boto3"),
+        "handler": import_seconds("import poller.handler"),
+    }
+    text = report(results, imports, time.monotonic() - started)
+    print(text)
+    if not args.no_write:
+        REPORT.write_text(text)
+        print(f"written to {REPORT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
