@@ -132,10 +132,10 @@ def command_poll(args: argparse.Namespace, session: boto3.session.Session) -> in
         return EXIT_PUBLISH_FAILED if result.publish_failures else EXIT_OK
 
     jobs = latest_per_job(source.list_jobs().jobs)
-    snapshot = store.load()
-    if snapshot is None:
+    if store.load_marker() is None:
         print(f"first run: the next poll records {len(jobs)} jobs and publishes nothing")
         return EXIT_OK
+    snapshot = store.load()
     transitions = diff(snapshot, jobs.values(), datetime.now(UTC), stuck_after(args))
     count = len(transitions)
     print(f"{len(jobs)} jobs, {len(snapshot)} recorded; the next poll would publish {count}:")
@@ -156,7 +156,7 @@ def command_poll(args: argparse.Namespace, session: boto3.session.Session) -> in
 def command_status(args: argparse.Namespace, session: boto3.session.Session) -> int:
     target = resolve(args, session)
     store = SnapshotStore(target.table_name, client=session.client("dynamodb"))
-    snapshot: dict[str, SnapshotItem] = store.load() or {}
+    snapshot: dict[str, SnapshotItem] = store.load()
     live: dict[str, JobSummary] = latest_per_job(
         JobSource(client=session.client("personalize")).list_jobs().jobs
     )

@@ -105,6 +105,7 @@ class Notifier(Construct):
                 "TOPIC_ARN": topic.topic_arn,
                 "SOLUTION_VERSION_ARNS": ",".join(config.solution_version_arns),
                 "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
+                "SCHEDULE_MINUTES": str(config.schedule_minutes),
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
@@ -128,7 +129,13 @@ class Notifier(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
-                actions=["dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"],
+                actions=[
+                    "dynamodb:GetItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:Query",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchWriteItem",
+                ],
                 resources=[self.table.table_arn],
             )
         )

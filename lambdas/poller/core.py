@@ -80,3 +80,31 @@ def is_stuck(job: JobSummary, now: datetime, stuck_after: timedelta) -> bool:
     if since is None or normalise_status(job.status) not in _WAITING:
         return False
     return now - since > stuck_after
+
+
+def needs_check(job: JobSummary, watermark: datetime | None, margin: timedelta) -> bool:
+    """Whether a poll between full reconciliations must compare this job with its record.
+
+    A job last updated before the watermark (less a safety margin for clock skew and
+    listing lag) was already seen in its current state by a poll that recorded everything.
+    Jobs without a timestamp, and jobs still waiting (which may become stuck), always are.
+    """
+    if watermark is None or job.last_updated_time is None:
+        return True
+    if normalise_status(job.status) in _WAITING:
+        return True
+    return job.last_updated_time >= watermark - margin
+
+
+def latest_update(jobs: Iterable[JobSummary]) -> datetime | None:
+    times = [job.last_updated_time for job in jobs if job.last_updated_time is not None]
+    return max(times, default=None)
+
+
+def reconcile_due(now: datetime, period: timedelta, every: timedelta) -> bool:
+    """True for the first poll of each `every` interval: that poll reads the whole snapshot.
+
+    Stateless, so deciding it costs no write; a missed poll only delays it one interval.
+    """
+    step = every.total_seconds()
+    return int(now.timestamp() // step) != int((now - period).timestamp() // step)

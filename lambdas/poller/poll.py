@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from poller.core import diff, latest_per_job
+from poller.core import diff, latest_per_job, latest_update, needs_check
 from poller.errors import SnapshotError
 from poller.models import EventType
 from poller.rendering import EventContext, publish_entry
@@ -16,7 +17,7 @@ from poller.sns_publisher import BATCH_MAX_ENTRIES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from poller.models import Transition
     from poller.personalize_source import JobSource
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 CLAIM_MARGIN_SECONDS = 60.0
+WATERMARK_MARGIN = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class PollRun:
     run_id: str
     stuck_after: timedelta
     time_left: Callable[[], float]  # seconds before the run must have stopped
+    full_reconcile: bool = True  # read every record, not only jobs updated near the watermark
     safety_margin: float = 10.0
 
     def out_of_time(self) -> bool:
@@ -55,6 +58,14 @@ class PollResult:
     record_failures: int = 0
     claims_lost: int = 0
     deferred: int = 0
+    jobs_checked: int = 0  # jobs compared with their record (all of them on a full read)
+
+    @property
+    def clean(self) -> bool:
+        """Everything seen was announced and recorded: the watermark may move past it."""
+        return self.listing_complete and not (
+            self.publish_failures or self.record_failures or self.claims_lost or self.deferred
+        )
 
     @property
     def stuck(self) -> int:
@@ -86,16 +97,32 @@ def poll(
     if not listing.complete:
         logger.warning("listing stopped early for the deadline", extra={"pages": listing.pages})
 
-    snapshot = store.load()
-    if snapshot is None:
-        store.record_baseline(latest.values(), run.now, complete=listing.complete)
+    marker = store.load_marker()
+    if marker is None:
+        store.record_baseline(
+            latest.values(),
+            run.now,
+            complete=listing.complete,
+            watermark=latest_update(latest.values()),
+        )
         result.first_run = True
         logger.info(
             "first run: recorded existing jobs without notifying", extra={"jobs": len(latest)}
         )
         return result
 
-    result.transitions = diff(snapshot, latest.values(), run.now, run.stuck_after)
+    if run.full_reconcile or marker.watermark is None:
+        checked = latest
+        snapshot = store.load()
+    else:
+        checked = {
+            arn: job
+            for arn, job in latest.items()
+            if needs_check(job, marker.watermark, WATERMARK_MARGIN)
+        }
+        snapshot = store.load(checked.keys()) if checked else {}
+    result.jobs_checked = len(checked)
+    result.transitions = diff(snapshot, checked.values(), run.now, run.stuck_after)
     context = EventContext(region=run.region, detected_at=run.now)
     # A claim outlives this run by a margin, then lapses so a later run can take over.
     lease_seconds = run.time_left() + CLAIM_MARGIN_SECONDS
@@ -116,6 +143,9 @@ def poll(
             context=context,
             result=result,
         )
+    watermark = latest_update(latest.values())
+    if result.clean and watermark and (marker.watermark is None or watermark > marker.watermark):
+        store.advance_watermark(watermark)
     return result
 
 

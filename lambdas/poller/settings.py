@@ -18,6 +18,8 @@ SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
 REGION_ENV = "AWS_REGION"
 STUCK_AFTER_ENV = "STUCK_AFTER_MINUTES"
 DEFAULT_STUCK_AFTER_MINUTES = 360
+SCHEDULE_ENV = "SCHEDULE_MINUTES"
+DEFAULT_SCHEDULE_MINUTES = 5
 
 _SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
 _TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
@@ -30,6 +32,7 @@ class Settings:
     region: str
     solution_version_arns: tuple[str, ...] = ()
     stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
+    schedule_period: timedelta = timedelta(minutes=DEFAULT_SCHEDULE_MINUTES)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -48,13 +51,18 @@ class Settings:
                 raise ConfigurationError(
                     f"{SOLUTION_VERSIONS_ENV} holds {arn!r}, which is not a solution version ARN"
                 )
-        stuck_raw = env.get(STUCK_AFTER_ENV, "").strip() or str(DEFAULT_STUCK_AFTER_MINUTES)
-        if not stuck_raw.isdigit() or int(stuck_raw) < 1:
-            raise ConfigurationError(f"{STUCK_AFTER_ENV} must be a whole number of minutes >= 1")
         return cls(
             table_name=required(TABLE_ENV),
             topic_arn=topic_arn,
             region=required(REGION_ENV),
             solution_version_arns=arns,
-            stuck_after=timedelta(minutes=int(stuck_raw)),
+            stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
+            schedule_period=_minutes(env, SCHEDULE_ENV, DEFAULT_SCHEDULE_MINUTES),
         )
+
+
+def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
+    raw = env.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigurationError(f"{name} must be a whole number of minutes >= 1, got {raw!r}")
+    return timedelta(minutes=int(raw))

@@ -1,8 +1,10 @@
 """SnapshotStore: what has been announced of each job, in DynamoDB.
 
 Layout: partition "pk" = JOB_PARTITION, sort key "sk" = job ARN, plus a marker item
-(sk = MARKER_KEY) written once the first run has recorded its baseline. One Query reads
-the whole snapshot (paged by DynamoDB's 1 MB limit, never one request per job).
+(sk = MARKER_KEY) written once the first run has recorded its baseline. The marker holds
+the watermark: the latest lastUpdatedDateTime of a poll that recorded everything it saw.
+A full read is one Query (paged by DynamoDB's 1 MB limit); a partial read fetches only
+the jobs the poll asks for, 100 keys per BatchGetItem. Never one request per job.
 
 Each transition is claimed before it is published and recorded after: the claim is a
 conditional write that only one poll can win while the job still holds the status that
@@ -13,6 +15,8 @@ claim expires (its lease) so a poll that dies after claiming cannot block the jo
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
 import boto3
@@ -24,8 +28,7 @@ from poller.errors import SnapshotError
 from poller.models import EventType, JobSummary, SnapshotItem, Transition
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-    from datetime import datetime
+    from collections.abc import Collection, Iterable, Iterator, Sequence
 
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
@@ -41,8 +44,19 @@ SORT_KEY = "sk"
 JOB_PARTITION = "batch-segment-job"
 MARKER_KEY = "#initialized"
 BATCH_WRITE_LIMIT = 25
+BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 6
 _CLAIM_FREE = "(attribute_not_exists(claimedBy) OR claimExpiresAt < :now)"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    watermark: datetime | None
+
+
+def _utc_iso(value: datetime) -> str:
+    # One fixed format, so stored watermarks compare correctly as strings.
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class ClaimLostError(SnapshotError):
@@ -85,32 +99,75 @@ class SnapshotStore:
         self._table = table_name
         self._client = client or boto3.client("dynamodb", config=RETRY_CONFIG)
 
-    def load(self) -> dict[str, SnapshotItem] | None:
-        """The recorded snapshot by job ARN, or None before the first run's baseline."""
-        snapshot: dict[str, SnapshotItem] = {}
-        initialized = False
-        paginator = self._client.get_paginator("query")
+    def load_marker(self) -> Marker | None:
+        """The marker of a finished first run, or None before it."""
         try:
-            pages = paginator.paginate(
-                TableName=self._table,
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": PARTITION_KEY},
-                ExpressionAttributeValues={":pk": {"S": JOB_PARTITION}},
-                ConsistentRead=True,
-            )
-            for page in pages:
-                for item in page.get("Items", []):
-                    key = _string(item, SORT_KEY)
-                    if key == MARKER_KEY:
-                        initialized = True
-                    elif key:
-                        snapshot[key] = _snapshot_item(key, item)
+            item = self._client.get_item(
+                TableName=self._table, Key=_key(MARKER_KEY), ConsistentRead=True
+            ).get("Item")
         except (ClientError, BotoCoreError) as err:
             raise SnapshotError(f"reading snapshot table {self._table} failed: {err}") from err
-        return snapshot if initialized else None
+        if item is None:
+            return None
+        watermark = _string(item, "watermark")
+        try:
+            return Marker(datetime.fromisoformat(watermark) if watermark else None)
+        except ValueError:
+            logger.warning(
+                "malformed watermark; the next clean poll rewrites it",
+                extra={"watermark": watermark},
+            )
+            return Marker(None)
+
+    def load(self, arns: Collection[str] | None = None) -> dict[str, SnapshotItem]:
+        """Recorded jobs by ARN: every job, or only `arns`."""
+        try:
+            items = self._query_all() if arns is None else self._get_many(list(arns))
+            return {
+                arn: _snapshot_item(arn, item)
+                for item in items
+                if (arn := _string(item, SORT_KEY)) and arn != MARKER_KEY
+            }
+        except (ClientError, BotoCoreError) as err:
+            raise SnapshotError(f"reading snapshot table {self._table} failed: {err}") from err
+
+    def _query_all(self) -> Iterator[dict[str, AttributeValueTypeDef]]:
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="#pk = :pk",
+            ExpressionAttributeNames={"#pk": PARTITION_KEY},
+            ExpressionAttributeValues={":pk": {"S": JOB_PARTITION}},
+            ConsistentRead=True,
+        )
+        for page in pages:
+            yield from page.get("Items", [])
+
+    def _get_many(self, arns: list[str]) -> Iterator[dict[str, AttributeValueTypeDef]]:
+        for start in range(0, len(arns), BATCH_GET_LIMIT):
+            keys = [_key(arn) for arn in arns[start : start + BATCH_GET_LIMIT]]
+            for attempt in range(UNPROCESSED_ATTEMPTS):
+                if attempt:
+                    time.sleep(min(0.05 * 2**attempt, 2.0))
+                response = self._client.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                yield from response.get("Responses", {}).get(self._table, [])
+                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
+                keys = list(unprocessed["Keys"]) if unprocessed else []
+                if not keys:
+                    break
+            else:
+                raise SnapshotError(
+                    f"{len(keys)} snapshot reads stayed unprocessed in {self._table}"
+                )
 
     def record_baseline(
-        self, jobs: Iterable[JobSummary], recorded_at: datetime, *, complete: bool = True
+        self,
+        jobs: Iterable[JobSummary],
+        recorded_at: datetime,
+        *,
+        complete: bool = True,
+        watermark: datetime | None = None,
     ) -> None:
         """First run: record every job silently, then the marker that ends the first run.
 
@@ -126,8 +183,29 @@ class SnapshotStore:
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
             self._batch_write(requests[start : start + BATCH_WRITE_LIMIT])
         if complete:
+            marker = {**_key(MARKER_KEY), **stamp}
+            if watermark is not None:
+                marker["watermark"] = {"S": _utc_iso(watermark)}
             # Written last: a first run that dies midway is simply redone, still silently.
-            self._batch_write([{"PutRequest": {"Item": {**_key(MARKER_KEY), **stamp}}}])
+            self._batch_write([{"PutRequest": {"Item": marker}}])
+
+    def advance_watermark(self, watermark: datetime) -> None:
+        """Move the watermark forward (never back, whatever order polls finish in)."""
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(MARKER_KEY),
+                UpdateExpression="SET watermark = :w",
+                ConditionExpression="attribute_exists(#sk) AND "
+                "(attribute_not_exists(watermark) OR watermark < :w)",
+                ExpressionAttributeNames={"#sk": SORT_KEY},
+                ExpressionAttributeValues={":w": {"S": _utc_iso(watermark)}},
+            )
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise SnapshotError(f"advancing the watermark failed: {err}") from err
+        except BotoCoreError as err:
+            raise SnapshotError(f"advancing the watermark failed: {err}") from err
 
     def _batch_write(self, requests: Sequence[WriteRequestTypeDef]) -> None:
         pending: Sequence[WriteRequestTypeDef] = requests

@@ -141,9 +141,13 @@ def test_role_has_least_privilege(template: Template) -> None:
     }
     assert {actions: s["Resource"] for actions, s in by_action.items()} == {
         ("personalize:ListBatchSegmentJobs",): "*",
-        ("dynamodb:BatchWriteItem", "dynamodb:Query", "dynamodb:UpdateItem"): {
-            "Fn::GetAtt": [table_id, "Arn"]
-        },
+        (
+            "dynamodb:BatchGetItem",
+            "dynamodb:BatchWriteItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ): {"Fn::GetAtt": [table_id, "Arn"]},
         ("sns:Publish",): {"Ref": events_topic_id(template)},
         ("kms:Decrypt", "kms:GenerateDataKey*"): {
             "Fn::GetAtt": [logical_id(template, "AWS::KMS::Key"), "Arn"]

@@ -34,6 +34,9 @@ class Stack:
     queue_url: str
     calls: Counter[str]
     received: list[dict[str, Any]] = field(default_factory=list)
+    # Whether the handler's next polls read every record; by default they read only the
+    # records of jobs updated near the watermark, as most scheduled polls do.
+    full_reconcile: bool = False
 
     @property
     def personalize(self) -> PersonalizeEmulator:
@@ -95,6 +98,9 @@ def stack(
     queue_url = subscribe_queue(session, resources.topic_arn, "pipeline")
     created = Stack(
         local_aws, spec, resources.table_name, resources.topic_arn, queue_url, api_calls
+    )
+    monkeypatch.setattr(
+        poller_handler(spec), "reconcile_due", lambda *_args: created.full_reconcile
     )
     reset_handler_caches(spec)
     yield created

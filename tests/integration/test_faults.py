@@ -174,7 +174,8 @@ def test_throttled_writes_are_retried(stack: Stack) -> None:
 
     stack.invoke()
 
-    assert stack.calls["dynamodb:UpdateItem"] == 2 + 3  # claim and record, 3 throttled
+    # claim, record and the watermark's advance, plus the 3 throttled attempts
+    assert stack.calls["dynamodb:UpdateItem"] == 3 + 3
     assert heard(stack) == [("busy-table", "PENDING", "ACTIVE")]
     assert stack.snapshot()[arn]["status"] == "ACTIVE"
 
@@ -327,7 +328,7 @@ def test_any_payload_does_a_normal_poll(stack: Stack, event: Any) -> None:
 @pytest.mark.slow
 def test_ten_thousand_jobs(stack: Stack) -> None:
     for i in range(10_000):
-        stack.personalize.add_job(f"bulk-{i:05d}", "ACTIVE", at=1_700_000_000 + i)
+        stack.personalize.add_job(f"bulk-{i:05d}", "ACTIVE", at=1_700_000_000 + i * 60)
     assert stack.invoke()["jobsSeen"] == 10_000
     changed = [stack.personalize.job_arn(f"bulk-{i:05d}") for i in (0, 5000, 9999)]
     for arn in changed:
@@ -338,8 +339,9 @@ def test_ten_thousand_jobs(stack: Stack) -> None:
 
     assert summary["transitions"] == 3
     assert stack.calls["personalize:ListBatchSegmentJobs"] == 100
-    assert stack.calls["dynamodb:UpdateItem"] == 6
-    assert stack.calls["dynamodb:GetItem"] == 0
+    assert stack.calls["dynamodb:UpdateItem"] == 2 * 3 + 1  # claim and record each, watermark
+    assert stack.calls["dynamodb:GetItem"] == 1  # the marker, not one per job
+    assert stack.calls["dynamodb:BatchGetItem"] == 1  # the 3 changed jobs' records
     assert len(events(stack.notifications())) == 3
 
 
@@ -381,3 +383,57 @@ def test_publishing_stops_before_the_deadline_and_the_rest_goes_next_run(stack: 
     assert len(stack.notifications()) == 15
     assert len(stack.received) == 25
     assert len({json.loads(n["Message"])["batchSegmentJobArn"] for n in stack.received}) == 25
+
+
+# --- Watermark -------------------------------------------------------------------------
+
+
+def marker(stack: Stack) -> dict[str, Any]:
+    item = observer_client("dynamodb").get_item(
+        TableName=stack.table_name,
+        Key={PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": "#initialized"}},
+    )["Item"]
+    return {k: next(iter(v.values())) for k, v in item.items()}
+
+
+def test_a_late_job_inside_the_margin_is_found_between_reconciliations(stack: Stack) -> None:
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp()
+    stack.personalize.add_job("anchor", "ACTIVE", at=start)
+    stack.invoke()
+    assert marker(stack)["watermark"] == "2026-11-01T09:00:00.000000+00:00"
+    # Listed only now, though last updated ten minutes before the watermark.
+    stack.personalize.add_job("late", "ACTIVE", at=start - 600)
+
+    stack.invoke()
+
+    assert heard(stack) == [("late", None, "ACTIVE")]
+
+
+def test_a_job_far_behind_the_watermark_waits_for_the_full_reconciliation(stack: Stack) -> None:
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp()
+    stack.personalize.add_job("anchor", "ACTIVE", at=start)
+    stack.invoke()
+    stack.personalize.add_job("ancient", "ACTIVE", at=start - 3 * 3600)
+
+    stack.invoke()
+    assert heard(stack) == []
+
+    stack.full_reconcile = True
+    stack.invoke()
+    assert heard(stack) == [("ancient", None, "ACTIVE")]
+
+
+def test_the_watermark_does_not_pass_a_failed_publish(stack: Stack) -> None:
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp()
+    arn = stack.personalize.add_job("job", "PENDING", at=start)
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE", at=start + 3600)
+    stack.aws.inject_fault("sns:PublishBatch", "KMSAccessDenied")
+
+    with pytest.raises(PublishFailedError):
+        stack.invoke()
+
+    assert marker(stack)["watermark"] == "2026-11-01T09:00:00.000000+00:00"
+    stack.invoke()
+    assert heard(stack) == [("job", "PENDING", "ACTIVE")]
+    assert marker(stack)["watermark"] == "2026-11-01T10:00:00.000000+00:00"

@@ -206,9 +206,9 @@ def test_failed_publish_is_delivered_on_the_next_run(stack: Stack) -> None:
 
 def test_rerun_without_change_sends_and_writes_nothing(stack: Stack) -> None:
     for i in range(30):
-        stack.personalize.add_job(f"steady-{i}", "ACTIVE")
+        stack.personalize.add_job(f"steady-{i}", "ACTIVE", at=ts(i))
     stack.invoke()
-    stack.personalize.add_job("new", "PENDING")
+    stack.personalize.add_job("new", "ACTIVE", at=ts(120))
     stack.invoke()
     stack.notifications()
     stack.calls.clear()
@@ -219,8 +219,46 @@ def test_rerun_without_change_sends_and_writes_nothing(stack: Stack) -> None:
     assert stack.notifications() == []
     assert writes(stack) == 0
     assert stack.calls["sns:PublishBatch"] == 0
+    # The marker, and the one record updated within the watermark's margin ("new").
+    assert summary["jobsChecked"] == 1
+    assert stack.calls["dynamodb:GetItem"] == 1
+    assert stack.calls["dynamodb:BatchGetItem"] == 1
+    assert stack.calls["dynamodb:Query"] == 0
+
+
+@pytest.mark.parametrize("jobs", [250, 1000])
+def test_steady_state_reads_do_not_grow_with_jobs(stack: Stack, jobs: int) -> None:
+    for i in range(jobs):
+        stack.personalize.add_job(f"job-{i:04d}", "ACTIVE", at=ts(i))
+    stack.invoke()
+    stack.personalize.add_job("latest", "ACTIVE", at=ts(jobs + 60))
+    stack.invoke()
+    stack.calls.clear()
+
+    summary = stack.invoke()
+
+    # The marker, and one batch for the records updated within the watermark's margin
+    # ("latest" only): the same for any number of older jobs.
+    assert summary["jobsChecked"] == 1
+    dynamodb = {call: n for call, n in stack.calls.items() if call.startswith("dynamodb:")}
+    assert dynamodb == {"dynamodb:GetItem": 1, "dynamodb:BatchGetItem": 1}
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == -(-(jobs + 1) // 100)
+
+
+def test_full_reconcile_reads_every_record_in_pages_not_per_job(stack: Stack) -> None:
+    for i in range(300):
+        stack.personalize.add_job(f"job-{i:03d}", "ACTIVE", at=ts(i))
+    stack.invoke()
+    stack.full_reconcile = True
+    stack.calls.clear()
+
+    summary = stack.invoke()
+
+    assert summary["fullReconcile"] is True
+    assert summary["jobsChecked"] == 300
     assert stack.calls["dynamodb:Query"] == 1
-    assert stack.calls["dynamodb:GetItem"] == 0
+    assert stack.calls["dynamodb:GetItem"] == 1  # the marker
+    assert stack.calls["dynamodb:BatchGetItem"] == 0
 
 
 def test_unknown_status_and_missing_fields_are_handled(stack: Stack) -> None:

@@ -43,14 +43,16 @@ def granted_actions(template: dict[str, Any], spec_handler: str) -> set[str]:
 def test_role_grants_exactly_the_calls_the_poller_makes(
     stack: Stack, template: dict[str, Any]
 ) -> None:
-    # Every path that calls AWS: first run, new and changed jobs, a stuck job, a failed
-    # publish that releases its claim.
+    # Every path that calls AWS: first run, new and changed jobs, a stuck job, a full
+    # reconciliation, a failed publish that releases its claim.
     old = (datetime.now(UTC) - timedelta(hours=9)).timestamp()
     stack.personalize.add_job("waiting", "PENDING", at=old)
     changing = stack.personalize.add_job("changing", "IN PROGRESS")
     stack.invoke()
     stack.personalize.set_status(changing, "ACTIVE")
     stack.personalize.add_job("new", "PENDING")
+    stack.invoke()
+    stack.full_reconcile = True  # the hourly poll that reads every record
     stack.invoke()
     stack.aws.inject_fault("sns:PublishBatch", "KMSAccessDenied")
     stack.personalize.set_status(changing, "CREATE FAILED")

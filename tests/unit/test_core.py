@@ -4,7 +4,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from poller.core import classify, diff, is_stuck, latest_per_job, normalise_status
+from poller.core import (
+    classify,
+    diff,
+    is_stuck,
+    latest_per_job,
+    latest_update,
+    needs_check,
+    normalise_status,
+    reconcile_due,
+)
 from poller.models import EventType, JobSummary, SnapshotItem, Transition
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/"
@@ -142,3 +151,47 @@ def test_stuck_needs_a_time_to_measure_from() -> None:
     assert not is_stuck(JobSummary(arn=ARN + "x", status="PENDING"), NOW + LIMIT * 9, LIMIT)
     created_only = JobSummary(arn=ARN + "x", status="PENDING", creation_time=T0)
     assert is_stuck(created_only, T0 + LIMIT * 2, LIMIT)
+
+
+MARGIN = timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("updated", "status", "checked"),
+    [
+        (T0 + timedelta(minutes=1), "ACTIVE", True),  # after the watermark
+        (T0, "ACTIVE", True),  # at it
+        (T0 - MARGIN, "ACTIVE", True),  # at the margin's edge
+        (T0 - MARGIN - timedelta(seconds=1), "ACTIVE", False),  # just outside
+        (T0 - timedelta(days=3), "CREATE FAILED", False),
+        (T0 - timedelta(days=3), "IN PROGRESS", True),  # waiting jobs may become stuck
+        (T0 - timedelta(days=3), "CREATE PENDING", True),
+        (None, "ACTIVE", True),  # no timestamp: cannot be ruled out
+    ],
+)
+def test_needs_check_around_the_margin(
+    updated: datetime | None, status: str, checked: bool
+) -> None:
+    job = JobSummary(arn=ARN + "x", status=status, last_updated_time=updated)
+    assert needs_check(job, T0, MARGIN) is checked
+
+
+def test_without_a_watermark_every_job_is_checked() -> None:
+    assert needs_check(job("a", "ACTIVE", -10_000), None, MARGIN)
+
+
+def test_latest_update() -> None:
+    assert latest_update([job("a", "ACTIVE", 5), JobSummary(arn="x"), job("b", "ACTIVE", 9)]) == (
+        T0 + timedelta(minutes=9)
+    )
+    assert latest_update([JobSummary(arn="x")]) is None
+
+
+def test_reconcile_is_due_once_per_interval() -> None:
+    period, hour = timedelta(minutes=5), timedelta(hours=1)
+    polls = [T0 + timedelta(minutes=m) for m in range(0, 180, 5)]
+    due = [p for p in polls if reconcile_due(p, period, hour)]
+    assert due == [T0, T0 + hour, T0 + 2 * hour]
+    # Off the grid, still once an hour.
+    shifted = [p + timedelta(minutes=2, seconds=7) for p in polls]
+    assert len([p for p in shifted if reconcile_due(p, period, hour)]) == 3
