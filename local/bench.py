@@ -30,6 +30,12 @@ from local.template import ROOT, read_poller, synth
 SIZES = (100, 1_000, 10_000, 50_000)
 IMPORT_RUNS = 7
 REPORT = ROOT / "docs" / "benchmarks.md"
+KINDS = ("steady", "full", "changed")
+LABELS = {
+    "steady": "steady",
+    "full": "steady, hourly full read",
+    "changed": "1% changed ({transitions})",
+}
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
 
 
@@ -46,10 +52,15 @@ def worker(mode: str, env: dict[str, str]) -> dict[str, Any]:
     return parsed
 
 
-def import_seconds(statement: str) -> float:
+def import_seconds(statement: str, tracing: bool = False) -> float:
     """Median wall time of one import in fresh interpreters."""
     code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    env = {**os.environ, **QUIET, "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONPATH": "lambdas"}
+    env = {
+        **os.environ,
+        **QUIET,
+        "POWERTOOLS_TRACE_DISABLED": str(not tracing).lower(),
+        "PYTHONPATH": "lambdas",
+    }
     runs = [
         float(
             subprocess.run(  # noqa: S603 - the running interpreter, fixed code
@@ -66,14 +77,15 @@ def import_seconds(statement: str) -> float:
     return statistics.median(runs)
 
 
-def measure(aws: LocalAws, env: dict[str, str], changed: int, total: int) -> dict[str, Any]:
+def measure(
+    aws: LocalAws, env: dict[str, str], bare: float, *, changed: int, total: int, mode: str = "poll"
+) -> dict[str, Any]:
     if changed:
         for i in range(0, total, total // changed):
             aws.personalize.set_status(aws.personalize.job_arn(f"bench-{i:06d}"), "CREATE FAILED")
-    bare = worker("list", env)["seconds"]
     aws.moto.calls.clear()
     aws.personalize.calls.clear()
-    polled = worker("poll", env)
+    polled = worker(mode, env)
     calls = aws.calls()
     return {
         "calls": dict(sorted(calls.items())),
@@ -93,9 +105,11 @@ def run_size(aws: LocalAws, spec: Any, n: int) -> dict[str, Any]:
         aws.personalize.add_job(f"bench-{i:06d}", "ACTIVE", at=start + i * 60)
     baseline = worker("poll", env)
     assert baseline["summary"]["firstRun"], baseline
-    steady = measure(aws, env, changed=0, total=n)
-    changed = measure(aws, env, changed=max(1, n // 100), total=n)
-    return {"n": n, "steady": steady, "changed": changed}
+    bare = worker("list", env)["seconds"]
+    steady = measure(aws, env, bare, changed=0, total=n)
+    full = measure(aws, env, bare, changed=0, total=n, mode="full")
+    changed = measure(aws, env, bare, changed=max(1, n // 100), total=n)
+    return {"n": n, "steady": steady, "full": full, "changed": changed}
 
 
 def fmt_calls(calls: dict[str, int]) -> str:
@@ -118,8 +132,8 @@ def report(results: list[dict[str, Any]], imports: dict[str, float], elapsed: fl
         "|---:|---|---|",
     ]
     for r in results:
-        for kind in ("steady", "changed"):
-            label = "steady" if kind == "steady" else f"1% changed ({r[kind]['transitions']})"
+        for kind in KINDS:
+            label = LABELS[kind].format(transitions=r[kind]["transitions"])
             lines.append(f"| {r['n']:,} | {label} | {fmt_calls(r[kind]['calls'])} |")
     lines += [
         "",
@@ -129,10 +143,11 @@ def report(results: list[dict[str, Any]], imports: dict[str, float], elapsed: fl
         "|---:|---|---:|---:|---:|---:|",
     ]
     for r in results:
-        for kind in ("steady", "changed"):
+        for kind in KINDS:
             m = r[kind]
+            label = LABELS[kind].format(transitions=m["transitions"])
             lines.append(
-                f"| {r['n']:,} | {kind} | {m['poll_s']:.3f} | {m['bare_s']:.3f} | "
+                f"| {r['n']:,} | {label} | {m['poll_s']:.3f} | {m['bare_s']:.3f} | "
                 f"{m['poll_s'] / m['bare_s']:.2f} | {m['peak_mib']:.0f} |"
             )
     ratio = imports["handler"] / imports["boto3"]
@@ -142,7 +157,9 @@ def report(results: list[dict[str, Any]], imports: dict[str, float], elapsed: fl
         "",
         f"Median of {IMPORT_RUNS} fresh interpreters: `import boto3` "
         f"{imports['boto3'] * 1000:.0f} ms, `import poller.handler` "
-        f"{imports['handler'] * 1000:.0f} ms (ratio {ratio:.2f}).",
+        f"{imports['handler'] * 1000:.0f} ms (ratio {ratio:.2f}); with tracing on, which "
+        f"loads the X-Ray SDK, {imports['handler_traced'] * 1000:.0f} ms "
+        f"(ratio {imports['handler_traced'] / imports['boto3']:.2f}).",
         "",
     ]
     return "\n".join(lines)
@@ -165,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     imports = {
         "boto3": import_seconds("import boto3"),
         "handler": import_seconds("import poller.handler"),
+        "handler_traced": import_seconds("import poller.handler", tracing=True),
     }
     text = report(results, imports, time.monotonic() - started)
     print(text)

@@ -14,7 +14,7 @@ LOCAL_RUNTIME_ENV = {"POWERTOOLS_TRACE_DISABLED": "true"}
 @dataclass
 class LocalLambdaContext:
     function_name: str = "personalize-segment-job-poller"
-    memory_limit_in_mb: int = 256
+    memory_limit_in_mb: int = 512
     timeout_seconds: float = 60.0
     region: str = "us-east-1"
     account_id: str = "123456789012"

@@ -94,7 +94,9 @@ class Notifier(Construct):
             ),
             layers=[powertools],
             role=self.role,
-            memory_size=256,
+            # From `make bench` (docs/benchmarks.md): about 300 MiB peak at 50,000 jobs with
+            # 1% changed; 512 MB leaves room, and Lambda's CPU share grows with it.
+            memory_size=512,
             timeout=Duration.seconds(config.timeout_seconds),
             # One run at a time: with the timeout shorter than the period, runs never overlap.
             reserved_concurrent_executions=1,

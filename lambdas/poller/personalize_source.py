@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -32,13 +33,19 @@ class Listing:
     complete: bool  # False when the listing stopped early to meet the deadline
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    # botocore gives each timestamp its own tzlocal() object; converting to the shared UTC
+    # zone lets those go, which is most of a large listing's memory.
+    return value.astimezone(UTC) if value is not None else None
+
+
 def to_job_summary(item: BatchSegmentJobSummaryTypeDef | dict[str, Any]) -> JobSummary:
     return JobSummary(
         arn=item.get("batchSegmentJobArn"),
         name=item.get("jobName"),
         status=item.get("status"),
-        creation_time=item.get("creationDateTime"),
-        last_updated_time=item.get("lastUpdatedDateTime"),
+        creation_time=_utc(item.get("creationDateTime")),
+        last_updated_time=_utc(item.get("lastUpdatedDateTime")),
         failure_reason=item.get("failureReason"),
         solution_version_arn=item.get("solutionVersionArn"),
     )

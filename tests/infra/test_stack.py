@@ -98,7 +98,7 @@ def test_function_settings(default_template: Template) -> None:
     props = poller(default_template)
     assert props["Runtime"] in {"python3.12", "python3.13", "python3.14"}
     assert props["Architectures"] == ["arm64"]
-    assert props["MemorySize"] == 256
+    assert props["MemorySize"] == 512
     assert props["Timeout"] < 5 * 60
     assert props["TracingConfig"] == {"Mode": "Active"}
     (layer,) = props["Layers"]
