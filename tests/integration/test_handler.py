@@ -294,3 +294,33 @@ def test_solution_version_filter_lists_only_those_versions(
     stack.invoke()
 
     assert transitions(stack.notifications()) == [("mine", None, "PENDING")]
+
+
+def test_first_run_writes_in_batches(stack: Stack) -> None:
+    for i in range(260):
+        stack.personalize.add_job(f"job-{i:03d}", "ACTIVE", at=ts(i))
+
+    stack.invoke()
+
+    # 260 records, 25 per BatchWriteItem, then the marker: never one write per job.
+    assert stack.calls["dynamodb:BatchWriteItem"] == 11 + 1
+    assert stack.calls["dynamodb:PutItem"] == 0
+    assert stack.calls["dynamodb:UpdateItem"] == 0
+
+
+def test_changes_cost_writes_and_publishes_in_proportion_to_changes(stack: Stack) -> None:
+    for i in range(500):
+        stack.personalize.add_job(f"job-{i:03d}", "IN PROGRESS")  # started just now
+    stack.invoke()
+    for i in range(25):
+        stack.personalize.set_status(stack.personalize.job_arn(f"job-{i * 20:03d}"), "ACTIVE")
+    stack.calls.clear()
+
+    summary = stack.invoke()
+
+    assert summary["published"] == 25
+    assert stack.calls["sns:PublishBatch"] == 3  # 10 per batch
+    assert stack.calls["sns:Publish"] == 0
+    # A claim and a record per transition, and the watermark once.
+    assert stack.calls["dynamodb:UpdateItem"] == 2 * 25 + 1
+    assert stack.calls["dynamodb:PutItem"] == 0
