@@ -49,7 +49,16 @@ class Story:
     def _new(
         self, stem: str, status: str, at: float, then: list[str], reason: str | None = None
     ) -> None:
-        arn = self.personalize.add_job(self._name(stem), status, at=at, failure_reason=reason)
+        name = self._name(stem)
+        arn = self.personalize.add_job(
+            name,
+            status,
+            at=at,
+            failure_reason=reason,
+            jobInput={"s3DataSource": {"path": f"s3://segments-in/{stem}/users.json"}},
+            jobOutput={"s3DataDestination": {"path": f"s3://segments-out/{name}/"}},
+            numResults=25,
+        )
         self.lifecycles[arn] = then
         self.narration.append(f"{arn.rsplit('/', 1)[1]} created ({status})")
 

@@ -131,6 +131,15 @@ class Notifier(Construct):
         )
         self.role.add_to_policy(
             iam.PolicyStatement(
+                actions=["personalize:DescribeBatchSegmentJob"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:personalize:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
+                    "batch-segment-job/*"
+                ],
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
                 actions=[
                     "dynamodb:GetItem",
                     "dynamodb:BatchGetItem",
@@ -184,6 +193,16 @@ class Notifier(Construct):
                     "permissions, and X-Ray's PutTraceSegments/PutTelemetryRecords accept only "
                     "'*'; both need Resource '*'.",
                     "applies_to": ["Resource::*"],
+                },
+                {
+                    "id": "AwsSolutions-IAM5",
+                    "reason": "DescribeBatchSegmentJob is called for whichever job just "
+                    "finished; the resource is every batch segment job of this account and "
+                    "region, nothing else.",
+                    "applies_to": [
+                        "Resource::arn:<AWS::Partition>:personalize:<AWS::Region>:"
+                        "<AWS::AccountId>:batch-segment-job/*"
+                    ],
                 },
                 {
                     "id": "AwsSolutions-IAM5",

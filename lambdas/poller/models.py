@@ -19,7 +19,11 @@ class EventType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class JobSummary:
-    """A BatchSegmentJobSummary. Every field is optional in the API, so here too."""
+    """A BatchSegmentJobSummary. Every field is optional in the API, so here too.
+
+    The last five come only from DescribeBatchSegmentJob, which a poll calls for jobs that
+    reached a terminal status.
+    """
 
     arn: str | None = None
     name: str | None = None
@@ -28,6 +32,11 @@ class JobSummary:
     last_updated_time: datetime | None = None
     failure_reason: str | None = None
     solution_version_arn: str | None = None
+    input_path: str | None = None
+    output_path: str | None = None
+    filter_arn: str | None = None
+    num_results: int | None = None
+    role_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from mypy_boto3_personalize import PersonalizeClient
-    from mypy_boto3_personalize.type_defs import BatchSegmentJobSummaryTypeDef
+    from mypy_boto3_personalize.type_defs import (
+        BatchSegmentJobSummaryTypeDef,
+        BatchSegmentJobTypeDef,
+    )
 
 logger = Logger(child=True)
 
@@ -48,6 +51,19 @@ def to_job_summary(item: BatchSegmentJobSummaryTypeDef | dict[str, Any]) -> JobS
         last_updated_time=_utc(item.get("lastUpdatedDateTime")),
         failure_reason=item.get("failureReason"),
         solution_version_arn=item.get("solutionVersionArn"),
+    )
+
+
+def with_details(job: JobSummary, details: BatchSegmentJobTypeDef | dict[str, Any]) -> JobSummary:
+    """The job as listed, plus what only DescribeBatchSegmentJob tells."""
+    return replace(
+        job,
+        failure_reason=details.get("failureReason") or job.failure_reason,
+        input_path=details.get("jobInput", {}).get("s3DataSource", {}).get("path"),
+        output_path=details.get("jobOutput", {}).get("s3DataDestination", {}).get("path"),
+        filter_arn=details.get("filterArn"),
+        num_results=details.get("numResults"),
+        role_arn=details.get("roleArn"),
     )
 
 
@@ -95,6 +111,20 @@ class JobSource:
             if not complete:
                 return Listing(jobs, pages, complete=False)
         return Listing(jobs, pages, complete=True)
+
+    def describe(self, job: JobSummary) -> JobSummary:
+        """The job with its details; as listed if DescribeBatchSegmentJob fails."""
+        if job.arn is None:
+            return job
+        try:
+            details = self._client.describe_batch_segment_job(batchSegmentJobArn=job.arn)
+        except (ClientError, BotoCoreError) as err:
+            logger.warning(
+                "DescribeBatchSegmentJob failed; the event goes out without details",
+                extra={"batch_segment_job_arn": job.arn, "error": str(err)},
+            )
+            return job
+        return with_details(job, details.get("batchSegmentJob", {}))
 
     def _list_scope(
         self, solution_version_arn: str | None, should_stop: Callable[[], bool]

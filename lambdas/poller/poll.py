@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from poller.sns_publisher import SnsPublisher
 
 logger = Logger(child=True)
+FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
 CLAIM_MARGIN_SECONDS = 60.0
 WATERMARK_MARGIN = timedelta(minutes=15)
 
@@ -122,7 +123,11 @@ def poll(
         }
         snapshot = store.load(checked.keys()) if checked else {}
     result.jobs_checked = len(checked)
-    result.transitions = diff(snapshot, checked.values(), run.now, run.stuck_after)
+    result.transitions = [
+        # Details only for jobs that finished, so Describe calls grow with changes, not jobs.
+        replace(t, job=source.describe(t.job)) if t.event_type in FINISHED else t
+        for t in diff(snapshot, checked.values(), run.now, run.stuck_after)
+    ]
     context = EventContext(region=run.region, detected_at=run.now)
     # A claim outlives this run by a margin, then lapses so a later run can take over.
     lease_seconds = run.time_left() + CLAIM_MARGIN_SECONDS

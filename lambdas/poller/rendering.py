@@ -106,6 +106,11 @@ def event_document(
         "accountId": _arn_part(job.arn, 4),
         "consoleUrl": console_url(context.region, _arn_part(job.arn, 1)),
         "detectedAt": _iso(context.detected_at),
+        "jobInput": job.input_path,
+        "jobOutput": job.output_path,
+        "filterArn": job.filter_arn,
+        "numResults": job.num_results,
+        "roleArn": job.role_arn,
     }
 
 
@@ -186,12 +191,12 @@ def email_text(document: dict[str, Any], transition: Transition, context: EventC
     job = transition.job
     previous = document["previousStatus"] or "(first seen)"
     status = document["status"] or "(unknown)"
+    finished = transition.event_type in _FINISHED
     if transition.event_type is EventType.JOB_STUCK:
         status_row = ("Status", f"{status} (unchanged)")
         timing = [("Waiting for", _waiting_text(transition, context))]
     else:
         status_row = ("Status", f"{previous} -> {status}")
-        finished = transition.event_type in _FINISHED
         timing = [("Duration", duration_text(transition))] if finished else []
     rows = [
         ("Job", display_name(transition)),
@@ -200,6 +205,7 @@ def email_text(document: dict[str, Any], transition: Transition, context: EventC
         ("Last updated", _readable(job.last_updated_time)),
         *timing,
         ("Solution version", document["solutionVersionArn"]),
+        *([("Input", job.input_path), ("Output", job.output_path)] if finished else []),
         ("Job ARN", document["batchSegmentJobArn"]),
         ("Region", document["region"]),
         ("Account", document["accountId"]),

@@ -141,6 +141,20 @@ def test_role_has_least_privilege(template: Template) -> None:
     }
     assert {actions: s["Resource"] for actions, s in by_action.items()} == {
         ("personalize:ListBatchSegmentJobs",): "*",
+        ("personalize:DescribeBatchSegmentJob",): {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":personalize:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":batch-segment-job/*",
+                ],
+            ]
+        },
         (
             "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",

@@ -324,3 +324,46 @@ def test_changes_cost_writes_and_publishes_in_proportion_to_changes(stack: Stack
     # A claim and a record per transition, and the watermark once.
     assert stack.calls["dynamodb:UpdateItem"] == 2 * 25 + 1
     assert stack.calls["dynamodb:PutItem"] == 0
+
+
+DETAILS: dict[str, Any] = {
+    "jobInput": {"s3DataSource": {"path": "s3://segments-in/users.json"}},
+    "jobOutput": {"s3DataDestination": {"path": "s3://segments-out/run-7/"}},
+    "filterArn": "arn:aws:personalize:us-east-1:123456789012:filter/adults",
+    "numResults": 25,
+    "roleArn": "arn:aws:iam::123456789012:role/PersonalizeBatch",
+}
+
+
+def test_finished_jobs_are_described_and_running_ones_are_not(stack: Stack) -> None:
+    stack.invoke()
+    done = stack.personalize.add_job("done", "PENDING", **DETAILS)
+    stack.personalize.add_job("running", "PENDING", **DETAILS)
+    stack.invoke()
+    stack.personalize.set_status(done, "ACTIVE")
+    stack.calls.clear()
+
+    stack.invoke()
+
+    assert stack.calls["personalize:DescribeBatchSegmentJob"] == 1
+    received = {e["jobName"]: e for e in events(stack.notifications())}
+    assert received["done"]["jobInput"] == "s3://segments-in/users.json"
+    assert received["done"]["jobOutput"] == "s3://segments-out/run-7/"
+    assert received["done"]["numResults"] == 25
+    assert received["done"]["filterArn"] == DETAILS["filterArn"]
+    assert received["done"]["roleArn"] == DETAILS["roleArn"]
+    assert received["running"]["jobInput"] is None  # announced when new, not described
+
+
+def test_a_failed_describe_still_sends_the_event(stack: Stack) -> None:
+    arn = stack.personalize.add_job("job", "IN PROGRESS", **DETAILS)
+    stack.invoke()
+    stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="bad input")
+    stack.personalize.inject_fault("DescribeBatchSegmentJob", "AccessDeniedException")
+
+    stack.invoke()
+
+    (event,) = events(stack.notifications())
+    assert event["eventType"] == "JOB_FAILED"
+    assert event["failureReason"] == "bad input"
+    assert event["jobInput"] is None

@@ -29,6 +29,11 @@ def rebuilt_from(example: dict[str, str]) -> tuple[Transition, EventContext]:
         last_updated_time=datetime.fromisoformat(example["lastUpdatedDateTime"]),
         failure_reason=example["failureReason"],
         solution_version_arn=example["solutionVersionArn"],
+        input_path=example["jobInput"],
+        output_path=example["jobOutput"],
+        filter_arn=example["filterArn"],
+        num_results=example["numResults"],  # type: ignore[arg-type]
+        role_arn=example["roleArn"],
     )
     transition = Transition(EventType(example["eventType"]), job, example["previousStatus"])
     return transition, EventContext(

@@ -38,6 +38,11 @@ EVENT_KEYS = [
     "accountId",
     "consoleUrl",
     "detectedAt",
+    "jobInput",
+    "jobOutput",
+    "filterArn",
+    "numResults",
+    "roleArn",
 ]
 ATTRIBUTE_NAMES = {"eventType", "status", "previousStatus", "jobName", "solutionVersionArn"}
 
@@ -83,6 +88,11 @@ def test_event_document_is_the_documented_contract() -> None:
         "accountId": "111122223333",
         "consoleUrl": "https://eu-west-1.console.aws.amazon.com/personalize/home?region=eu-west-1",
         "detectedAt": "2026-11-01T10:05:00+00:00",
+        "jobInput": None,
+        "jobOutput": None,
+        "filterArn": None,
+        "numResults": None,
+        "roleArn": None,
     }
 
 
