@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from poller.chat import chatbot_notification
 from poller.models import EventType, Transition
 
 SCHEMA_VERSION = "1"
@@ -171,6 +172,16 @@ def _waiting_text(transition: Transition, context: EventContext) -> str | None:
     return span_text(job.last_updated_time or job.creation_time, context.detected_at)
 
 
+def _timing(transition: Transition, context: EventContext) -> str | None:
+    if transition.event_type is EventType.JOB_STUCK:
+        waited = _waiting_text(transition, context)
+        return f"waiting {waited}" if waited else None
+    if transition.event_type in _FINISHED:
+        ran = duration_text(transition)
+        return f"ran {ran}" if ran else None
+    return None
+
+
 def _headline(transition: Transition, context: EventContext) -> str:
     name = display_name(transition)
     status = transition.job.status or "an unknown status"
@@ -229,14 +240,17 @@ def _render(
 ) -> PublishEntry:
     document = event_document(transition, context, reason_limit)
     event_json = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    title = subject(transition)
     envelope = {
         "default": event_json,
         "sqs": event_json,
         "lambda": event_json,
         "email": email_text(document, transition, context),
+        # HTTPS subscribers are AWS Chatbot (Amazon Q Developer in chat applications).
+        "https": chatbot_notification(document, title, _timing(transition, context)),
     }
     return PublishEntry(
-        subject=subject(transition),
+        subject=title,
         message=json.dumps(envelope, ensure_ascii=False),
         attributes=message_attributes(transition),
     )

@@ -98,7 +98,7 @@ def test_event_document_is_the_documented_contract() -> None:
 
 def test_message_keys_for_each_protocol() -> None:
     message = envelope(failed())
-    assert set(message) == {"default", "sqs", "lambda", "email"}
+    assert set(message) == {"default", "sqs", "lambda", "email", "https"}
     assert message["default"] == message["sqs"] == message["lambda"]
     assert json.loads(message["sqs"]) == event_document(failed(), CONTEXT)
 

@@ -1,0 +1,90 @@
+"""Chat renderings of an event: AWS Chatbot's custom notification (Slack via Amazon Q
+Developer in chat applications). Pure: no I/O."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from poller.models import EventType
+
+MAX_TITLE = 250
+MAX_DESCRIPTION = 3000  # one Slack section block's text
+MAX_REASON = 1500
+
+EMOJI = {
+    EventType.JOB_SUCCEEDED: ":white_check_mark:",
+    EventType.JOB_FAILED: ":x:",
+    EventType.JOB_STUCK: ":hourglass_flowing_sand:",
+    EventType.JOB_STATUS_CHANGED: ":arrows_counterclockwise:",
+}
+
+
+def escape(text: str) -> str:
+    """Slack's control characters, escaped as Slack asks; nothing else is touched."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f" … [{len(text) - limit} more characters]"
+    return text[: limit - len(marker)] + marker
+
+
+def _code_block(text: str) -> str:
+    return "```" + escape(text).replace("```", "'''") + "```"
+
+
+def chatbot_notification(document: dict[str, Any], subject: str, timing: str | None) -> str:
+    """The custom notification Chatbot renders natively, as the SNS `https` key.
+
+    `timing` is how long the job ran or has waited, as the email says it.
+    """
+    event_type = EventType(document["eventType"])
+    previous = document["previousStatus"] or "new"
+    status = document["status"] or "unknown"
+    lines = [
+        f"*{escape(previous)} → {escape(status)}*"
+        if event_type is not EventType.JOB_STUCK
+        else f"*{escape(status)}*, unchanged",
+    ]
+    if timing:
+        lines[0] += f" · {timing}"
+    if document["failureReason"]:
+        reason = clip(document["failureReason"], MAX_REASON)
+        lines += ["*Failure reason*", _code_block(reason)]
+    for label, key in (
+        ("Solution version", "solutionVersionArn"),
+        ("Input", "jobInput"),
+        ("Output", "jobOutput"),
+    ):
+        if document[key]:
+            lines.append(f"*{label}:* `{escape(str(document[key]))}`")
+    lines.append(f"<{document['consoleUrl']}|Open the Personalize console>")
+    next_steps = {
+        EventType.JOB_FAILED: ["Read the failure reason, fix the input or role, and rerun the job"],
+        EventType.JOB_STUCK: ["Check the job in the console; Personalize may be short of capacity"],
+        EventType.JOB_SUCCEEDED: ["The segments are in the output location"],
+    }.get(event_type, [])
+    notification = {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"{document['batchSegmentJobArn']}#{status}",
+        "content": {
+            "textType": "client-markdown",
+            "title": clip(f"{EMOJI[event_type]} {escape(subject)}", MAX_TITLE),
+            "description": clip("\n".join(lines), MAX_DESCRIPTION),
+            "nextSteps": next_steps,
+            "keywords": [k for k in (event_type.value, status, document["jobName"]) if k],
+        },
+        "metadata": {
+            "threadId": document["batchSegmentJobArn"],
+            "summary": subject,
+            "eventType": event_type.value,
+            "relatedResources": [
+                r for r in (document["batchSegmentJobArn"], document["solutionVersionArn"]) if r
+            ],
+        },
+    }
+    return json.dumps(notification, ensure_ascii=False)

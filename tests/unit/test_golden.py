@@ -1,0 +1,117 @@
+"""Golden files of each rendering, for the cases people see.
+
+A change in rendering shows up as a diff of tests/golden/. After checking it reads right,
+regenerate with: UPDATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_golden.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from poller.chat import MAX_DESCRIPTION, MAX_TITLE
+from poller.models import EventType, JobSummary, Transition
+from poller.rendering import EventContext, publish_entry
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+ARN = "arn:aws:personalize:us-east-1:111122223333:batch-segment-job/"
+SV = "arn:aws:personalize:us-east-1:111122223333:solution/segments/6f1c2a9e"
+START = datetime(2026, 11, 28, 21, 0, 4, tzinfo=UTC)
+CONTEXT = EventContext("us-east-1", START + timedelta(hours=7))
+HOSTILE = "<!channel> & <https://evil.example|click> ``` *bold* _it_ Ünïcødé 入力 \u202e\n" * 400
+
+
+def job(name: str, status: str, **extra: object) -> JobSummary:
+    return JobSummary(
+        arn=ARN + name,
+        name=name,
+        status=status,
+        creation_time=START,
+        last_updated_time=START + timedelta(minutes=47, seconds=27),
+        solution_version_arn=SV,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+CASES = {
+    "succeeded": Transition(
+        EventType.JOB_SUCCEEDED,
+        job(
+            "segment-job-41",
+            "ACTIVE",
+            input_path="s3://segments-in/users.json",
+            output_path="s3://segments-out/41/",
+            num_results=25,
+        ),
+        "IN PROGRESS",
+    ),
+    "failed": Transition(
+        EventType.JOB_FAILED,
+        job(
+            "segment-job-42",
+            "CREATE FAILED",
+            failure_reason="Failed to read input data from s3://segments-in/users.json: "
+            "Access Denied.",
+            input_path="s3://segments-in/users.json",
+        ),
+        "IN PROGRESS",
+    ),
+    "stuck": Transition(EventType.JOB_STUCK, job("segment-job-43", "IN PROGRESS"), "IN PROGRESS"),
+    "new": Transition(EventType.JOB_STATUS_CHANGED, job("segment-job-44", "PENDING"), None),
+    "missing-fields": Transition(
+        EventType.JOB_STATUS_CHANGED, JobSummary(arn=ARN + "bare", status="CREATE PENDING"), None
+    ),
+    "hostile": Transition(
+        EventType.JOB_FAILED,
+        job("n" * 63, "CREATE FAILED", failure_reason=HOSTILE),
+        "PENDING",
+    ),
+}
+
+
+def check(path: Path, text: str) -> None:
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(text)
+    assert path.exists(), f"{path.name} missing: run with UPDATE_GOLDEN=1 and review it"
+    assert text == path.read_text(), f"{path.name} changed: review, then UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_email(case: str) -> None:
+    entry = publish_entry(CASES[case], CONTEXT)
+    email = json.loads(entry.message)["email"]
+    check(GOLDEN / f"{case}.email.txt", f"Subject: {entry.subject}\n\n{email}")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_chatbot(case: str) -> None:
+    notification = json.loads(json.loads(publish_entry(CASES[case], CONTEXT).message)["https"])
+    assert notification["version"] == "1.0"
+    assert notification["source"] == "custom"
+    assert len(notification["content"]["title"]) <= MAX_TITLE
+    assert len(notification["content"]["description"]) <= MAX_DESCRIPTION
+    check(
+        GOLDEN / f"{case}.chatbot.json",
+        json.dumps(notification, indent=2, ensure_ascii=False) + "\n",
+    )
+
+
+def test_hostile_text_cannot_ping_or_link_in_slack() -> None:
+    notification = json.loads(json.loads(publish_entry(CASES["hostile"], CONTEXT).message)["https"])
+    description = notification["content"]["description"]
+    assert "<!channel>" not in description
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in description
+    # The only link is the console's.
+    assert description.count("<https://") == 1
+
+
+def test_a_huge_reason_keeps_the_block_closed_and_the_console_link() -> None:
+    notification = json.loads(json.loads(publish_entry(CASES["hostile"], CONTEXT).message)["https"])
+    description = notification["content"]["description"]
+    assert description.count("```") == 2
+    assert description.endswith("|Open the Personalize console>")
+    assert "more characters]```" in description
