@@ -26,14 +26,21 @@ def escape(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, saying how many were cut; never half an escape."""
     if len(text) <= limit:
         return text
     marker = f" … [{len(text) - limit} more characters]"
-    return text[: limit - len(marker)] + marker
+    kept = text[: limit - len(marker)]
+    entity = kept.rfind("&")
+    if entity != -1 and ";" not in kept[entity:]:
+        kept = kept[:entity]
+    return kept + marker
 
 
 def _code_block(text: str) -> str:
-    return "```" + escape(text).replace("```", "'''") + "```"
+    # Clipped after escaping, so the block is closed and the rest of the message survives.
+    fence = "`" * 3
+    return fence + clip(escape(text).replace(fence, "'" * 3), MAX_REASON) + fence
 
 
 def chatbot_notification(document: dict[str, Any], subject: str, timing: str | None) -> str:
@@ -52,8 +59,7 @@ def chatbot_notification(document: dict[str, Any], subject: str, timing: str | N
     if timing:
         lines[0] += f" · {timing}"
     if document["failureReason"]:
-        reason = clip(document["failureReason"], MAX_REASON)
-        lines += ["*Failure reason*", _code_block(reason)]
+        lines += ["*Failure reason*", _code_block(document["failureReason"])]
     for label, key in (
         ("Solution version", "solutionVersionArn"),
         ("Input", "jobInput"),

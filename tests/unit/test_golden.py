@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from poller.chat import MAX_DESCRIPTION, MAX_TITLE
+from poller.chat import MAX_DESCRIPTION, MAX_TITLE, clip, escape
 from poller.models import EventType, JobSummary, Transition
 from poller.rendering import EventContext, publish_entry
 
@@ -115,3 +115,9 @@ def test_a_huge_reason_keeps_the_block_closed_and_the_console_link() -> None:
     assert description.count("```") == 2
     assert description.endswith("|Open the Personalize console>")
     assert "more characters]```" in description
+
+
+def test_clip_never_leaves_half_an_escape() -> None:
+    clipped = clip(escape("<" * 5000), 100)
+    assert len(clipped) <= 100
+    assert clipped.split(" … ")[0].endswith("&lt;")
