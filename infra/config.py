@@ -16,6 +16,10 @@ STACK_NAME = "PersonalizeSegmentJobNotifier"
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+EVENT_TYPES = ("JOB_SUCCEEDED", "JOB_FAILED", "JOB_STUCK", "JOB_STATUS_CHANGED")
+PEOPLE_EVENT_TYPES = ("JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED")
+_SLACK_WORKSPACE = re.compile(r"^[0-9A-Z]{1,255}$")
+_SLACK_CHANNEL = re.compile(r"^[A-Za-z0-9]{1,255}$")
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -79,6 +83,16 @@ def _as_bool(name: str, raw: Any, default: bool) -> bool:
     raise ConfigError(f"{name}: expected true or false, got {raw!r}")
 
 
+def _event_types(name: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return PEOPLE_EVENT_TYPES
+    types = _as_list(name, raw)
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown or not types:
+        raise ConfigError(f"{name}: expected some of {', '.join(EVENT_TYPES)}, got {raw!r}")
+    return types
+
+
 def _emails(name: str, raw: Any) -> tuple[str, ...]:
     emails = _as_list(name, raw)
     for email in emails:
@@ -106,6 +120,9 @@ class NotifierConfig:
     powertools_layer_version: int = 27
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     stuck_after_minutes: int = 360
+    email_event_types: tuple[str, ...] = PEOPLE_EVENT_TYPES
+    slack_workspace_id: str | None = None
+    slack_channel_id: str | None = None
 
     @property
     def timeout_seconds(self) -> int:
@@ -128,7 +145,17 @@ class NotifierConfig:
             raise ConfigError(
                 f"logLevel: must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
             )
+        slack_workspace, slack_channel = get("slackWorkspaceId"), get("slackChannelId")
+        if (slack_workspace is None) != (slack_channel is None):
+            raise ConfigError("slackWorkspaceId and slackChannelId: give both or neither")
+        if slack_workspace is not None and not _SLACK_WORKSPACE.match(str(slack_workspace)):
+            raise ConfigError(f"slackWorkspaceId: {slack_workspace!r} is not a workspace ID")
+        if slack_channel is not None and not _SLACK_CHANNEL.match(str(slack_channel)):
+            raise ConfigError(f"slackChannelId: {slack_channel!r} is not a channel ID")
         return cls(
+            email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),
+            slack_workspace_id=str(slack_workspace) if slack_workspace is not None else None,
+            slack_channel_id=str(slack_channel) if slack_channel is not None else None,
             schedule_minutes=_as_int("scheduleMinutes", get("scheduleMinutes"), 5, 1, 1440),
             notify_emails=emails,
             alarm_emails=alarm_emails,

@@ -24,7 +24,14 @@ class NotifierStack(Stack):
             description="Notifications for Amazon Personalize batch segment jobs",
             **kwargs,
         )
-        self.channels = Channels(self, "Channels", emails=config.notify_emails)
+        self.channels = Channels(
+            self,
+            "Channels",
+            emails=config.notify_emails,
+            email_event_types=config.email_event_types,
+            slack_workspace_id=config.slack_workspace_id,
+            slack_channel_id=config.slack_channel_id,
+        )
         self.notifier = Notifier(self, "Notifier", config=config, topic=self.channels.topic)
         self.alerting = Alerting(
             self,

@@ -77,20 +77,37 @@ def scheduled_event(region: str, rule_arn: str) -> dict[str, Any]:
     }
 
 
-def sent_emails(aws: LocalAws, topic_arn: str, seen: int) -> list[tuple[str, str]]:
-    """(subject, body) of each message the topic sent since `seen`, as an email subscriber
-    receives it: SNS takes the 'email' key of the JSON message structure."""
+def sent_messages(
+    aws: LocalAws, topic_arn: str, seen: int
+) -> list[tuple[str, dict[str, str], str]]:
+    """(subject, per-protocol bodies, eventType) of each message the topic sent since
+    `seen`. An email subscriber gets the 'email' body, AWS Chatbot the 'https' one."""
     topic = sns_backends["123456789012"][aws.region].topics[topic_arn]
     return [
-        (subject or "", json.loads(message)["email"])
-        for _id, message, subject, _attributes, _group in topic.sent_notifications[seen:]
+        (subject or "", json.loads(message), (attributes or {})["eventType"]["Value"])
+        for _id, message, subject, attributes, _group in topic.sent_notifications[seen:]
     ]
+
+
+def for_people(event_type: str, filter_policy: dict[str, Any] | None) -> bool:
+    """Whether the template's email subscription filter lets this event type through."""
+    return filter_policy is None or event_type in filter_policy.get("eventType", [event_type])
 
 
 def show_email(subject: str, body: str) -> None:
     print(rule(f"email to {DEMO_EMAIL}"))
     print(f"Subject: {subject}\n")
     print(textwrap.indent(body.rstrip(), "  "))
+
+
+def show_slack(custom_notification: str) -> None:
+    """What AWS Chatbot posts in Slack for the 'https' body, as plain text."""
+    content = json.loads(custom_notification)["content"]
+    print(rule("Slack (AWS Chatbot)"))
+    print(f"  {content['title']}")
+    print(textwrap.indent(content["description"], "  │ "))
+    for step in content["nextSteps"]:
+        print(f"  → {step}")
 
 
 def progress_line(result: dict[str, Any]) -> str:
@@ -140,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         )
         expected: list[Expected] = []
         received: list[Expected] = []
-        emails = errors = 0
+        published = emails = people_expected = errors = 0
         rule_arn = f"arn:aws:events:{aws.region}:123456789012:rule/{spec.table_id}-schedule"
         for tick in range(args.ticks):
             story.before_tick(tick)
@@ -154,11 +171,15 @@ def run(args: argparse.Namespace) -> int:
             except Exception as err:  # noqa: BLE001 - a failed run is reported, not fatal
                 errors += 1
                 result = {"error": f"{type(err).__name__}: {err}"}
-            for subject, body in sent_emails(aws, resources.topic_arn, emails):
-                show_email(subject, body)
-                emails += 1
+            for subject, bodies, event_type in sent_messages(aws, resources.topic_arn, published):
+                published += 1
+                show_slack(bodies["https"])
+                if for_people(event_type, spec.email_filter_policy):
+                    show_email(subject, bodies["email"])
+                    emails += 1
             for notification in drain_queue(observer.client("sqs"), queue_url):
                 event = json.loads(str(notification["Message"]))
+                people_expected += for_people(event["eventType"], spec.email_filter_policy)
                 received.append(
                     (event["batchSegmentJobArn"], event["previousStatus"], event["status"])
                 )
@@ -175,14 +196,20 @@ def run(args: argparse.Namespace) -> int:
                     ("polls", str(args.ticks)),
                     ("transitions expected", str(len(expected))),
                     ("events to pipeline (SQS)", str(len(received))),
-                    ("emails", str(emails)),
+                    ("messages on the topic", str(published)),
+                    ("emails (after the subscription's filter)", str(emails)),
                     ("failed polls", str(errors)),
                     ("API requests by the poller", ""),
                     *by_operation,
                 ]
             )
         )
-        ok = not problems and errors == 0 and emails == len(received)
+        ok = (
+            not problems
+            and errors == 0
+            and published == len(received)
+            and emails == people_expected
+        )
         for problem in problems:
             print(f"  PROBLEM {problem}")
         print(f"\nResult: {'every expected notification arrived exactly once' if ok else 'FAILED'}")

@@ -34,6 +34,7 @@ class PollerSpec:
     table: dict[str, Any]
     topic_id: str
     email_endpoints: tuple[str, ...]
+    email_filter_policy: dict[str, Any] | None  # of the topic's email subscriptions
 
 
 def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) -> dict[str, Any]:
@@ -96,12 +97,13 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
             f"tables={tables} topics={topics}"
         )
     table_props = resources[tables[0]]["Properties"]
-    emails = tuple(
-        sub["Properties"]["Endpoint"]
+    email_subscriptions = [
+        sub["Properties"]
         for sub in _of_type(resources, "AWS::SNS::Subscription").values()
         if sub["Properties"].get("Protocol") == "email"
         and sub["Properties"].get("TopicArn") == {"Ref": topics[0]}
-    )
+    ]
+    emails = tuple(sub["Endpoint"] for sub in email_subscriptions)
     return PollerSpec(
         handler=function["Handler"],
         environment=environment,
@@ -114,6 +116,9 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
         },
         topic_id=topics[0],
         email_endpoints=emails,
+        email_filter_policy=email_subscriptions[0].get("FilterPolicy")
+        if email_subscriptions
+        else None,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -22,7 +23,16 @@ PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
 class Channels(Construct):
-    def __init__(self, scope: Construct, id: str, *, emails: Sequence[str]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        emails: Sequence[str],
+        email_event_types: Sequence[str],
+        slack_workspace_id: str | None = None,
+        slack_channel_id: str | None = None,
+    ) -> None:
         super().__init__(scope, id)
         self.key = kms.Key(
             self,
@@ -43,15 +53,53 @@ class Channels(Construct):
             self, "FailedDeliveries", "the redrive target of every subscription"
         )
         self.topic = self.encrypted_topic("Events", "Personalize batch segment jobs")
-        self.subscribe_emails(self.topic, emails)
+        self.subscribe_emails(self.topic, emails, event_types=email_event_types)
+        if slack_workspace_id and slack_channel_id:
+            self.slack = self.slack_channel(slack_workspace_id, slack_channel_id)
+
+    def slack_channel(
+        self, workspace_id: str, channel_id: str
+    ) -> chatbot.SlackChannelConfiguration:
+        """AWS Chatbot posts the topic's messages (their `https` key) to a Slack channel.
+
+        The channel can do nothing in the account: its guardrail denies every action.
+        """
+        guardrail = iam.ManagedPolicy(
+            self,
+            "SlackGuardrail",
+            description="Notifications only: nothing can be done in AWS from the channel",
+            statements=[
+                iam.PolicyStatement(effect=iam.Effect.DENY, actions=["*"], resources=["*"])
+            ],
+        )
+        return chatbot.SlackChannelConfiguration(
+            self,
+            "Slack",
+            slack_channel_configuration_name=f"{Stack.of(self).stack_name}-jobs"[:128],
+            slack_workspace_id=workspace_id,
+            slack_channel_id=channel_id,
+            notification_topics=[self.topic],
+            guardrail_policies=[guardrail],
+            logging_level=chatbot.LoggingLevel.ERROR,
+        )
 
     def encrypted_topic(self, id: str, display_name: str) -> sns.Topic:
         return sns.Topic(self, id, display_name=display_name, master_key=self.key, enforce_ssl=True)
 
-    def subscribe_emails(self, topic: sns.ITopic, emails: Sequence[str]) -> None:
+    def subscribe_emails(
+        self, topic: sns.ITopic, emails: Sequence[str], event_types: Sequence[str] = ()
+    ) -> None:
+        """Each address gets the event types given (all messages if none): SNS filters."""
+        policy = (
+            {"eventType": sns.SubscriptionFilter.string_filter(allowlist=list(event_types))}
+            if event_types
+            else None
+        )
         for email in emails:
             topic.add_subscription(
-                subscriptions.EmailSubscription(email, dead_letter_queue=self.failed_deliveries)
+                subscriptions.EmailSubscription(
+                    email, dead_letter_queue=self.failed_deliveries, filter_policy=policy
+                )
             )
 
 

@@ -69,3 +69,18 @@ def test_synth_fails_with_a_message_naming_the_value(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "notifyEmails: 'bob' is not an email address" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("context", "named"),
+    [
+        ({"slackWorkspaceId": "T0123"}, "slackWorkspaceId and slackChannelId"),
+        ({"slackWorkspaceId": "t-lower", "slackChannelId": "C1"}, "slackWorkspaceId"),
+        ({"slackWorkspaceId": "T1", "slackChannelId": "#general"}, "slackChannelId"),
+        ({"emailEventTypes": "JOB_FAILED,JOB_EXPLODED"}, "emailEventTypes"),
+        ({"emailEventTypes": ""}, "emailEventTypes"),
+    ],
+)
+def test_channel_settings_are_validated(context: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        config(**context)

@@ -16,7 +16,14 @@ from infra.stack import NotifierStack
 
 @pytest.fixture(scope="module")
 def checked() -> tuple[Annotations, Template]:
-    app = cdk.App(context={"notifyEmails": "ops@example.com"})
+    # Every optional part switched on, so every resource is checked.
+    app = cdk.App(
+        context={
+            "notifyEmails": "ops@example.com",
+            "slackWorkspaceId": "T0123ABCD",
+            "slackChannelId": "C0456EFGH",
+        }
+    )
     stack = NotifierStack(
         app, STACK_NAME, config=NotifierConfig.from_context(app.node.try_get_context)
     )

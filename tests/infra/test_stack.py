@@ -340,3 +340,47 @@ def test_email_subscriptions_keep_what_they_could_not_deliver(template: Template
         assert subscription["Properties"]["RedrivePolicy"] == {
             "deadLetterTargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}
         }
+
+
+def test_email_subscribers_get_what_people_need_by_default(template: Template) -> None:
+    events_topic = {"Ref": events_topic_id(template)}
+    for subscription in template.find_resources("AWS::SNS::Subscription").values():
+        props = subscription["Properties"]
+        if props["TopicArn"] == events_topic:
+            assert props["FilterPolicy"] == {
+                "eventType": ["JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED"]
+            }
+        else:
+            assert "FilterPolicy" not in props  # alarms carry no eventType
+
+
+def test_email_event_types_are_configurable() -> None:
+    template = synth({"notifyEmails": "a@example.com", "emailEventTypes": "JOB_FAILED"})
+    (subscription,) = [
+        s["Properties"]
+        for s in template.find_resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["TopicArn"] == {"Ref": events_topic_id(template)}
+    ]
+    assert subscription["FilterPolicy"] == {"eventType": ["JOB_FAILED"]}
+
+
+def test_slack_through_chatbot(default_template: Template) -> None:
+    template = synth({"slackWorkspaceId": "T0123ABCD", "slackChannelId": "C0456EFGH"})
+    _, slack = only(template, "AWS::Chatbot::SlackChannelConfiguration")
+    props = slack["Properties"]
+    assert props["SlackWorkspaceId"] == "T0123ABCD"
+    assert props["SlackChannelId"] == "C0456EFGH"
+    assert props["SnsTopicArns"] == [{"Ref": events_topic_id(template)}]
+    assert props["LoggingLevel"] == "ERROR"
+    (guardrail_ref,) = props["GuardrailPolicies"]
+    guardrail = template.find_resources("AWS::IAM::ManagedPolicy")[guardrail_ref["Ref"]]
+    assert guardrail["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Action": "*", "Effect": "Deny", "Resource": "*"}
+    ]
+    role_id = props["IamRoleArn"]["Fn::GetAtt"][0]
+    role = template.find_resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "chatbot.amazonaws.com"
+    }
+    assert "ManagedPolicyArns" not in role
+    default_template.resource_count_is("AWS::Chatbot::SlackChannelConfiguration", 0)

@@ -32,6 +32,11 @@ def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
     assert "on 2 pages" in out
     assert '"previousStatus":null' in out
     assert "personalize:ListBatchSegmentJobs" in out
+    assert "── Slack (AWS Chatbot)" in out
+    assert ":x: FAILED: weekly-lookalike-" in out
+    # People get failures, successes and stuck jobs; the pipeline gets every event.
+    assert "Subject: PENDING:" not in out
+    assert "emails (after the subscription's filter)  4" in out
 
 
 def test_compare_reports_missing_and_doubled() -> None:
