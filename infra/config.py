@@ -19,6 +19,7 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 EVENT_TYPES = ("JOB_SUCCEEDED", "JOB_FAILED", "JOB_STUCK", "JOB_STATUS_CHANGED")
 PEOPLE_EVENT_TYPES = ("JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED")
 _SLACK_WORKSPACE = re.compile(r"^[0-9A-Z]{1,255}$")
+_EVENT_BUS = re.compile(r"^[\w.\-/]{1,256}$")
 _SLACK_CHANNEL = re.compile(r"^[A-Za-z0-9]{1,255}$")
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
@@ -123,6 +124,7 @@ class NotifierConfig:
     email_event_types: tuple[str, ...] = PEOPLE_EVENT_TYPES
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
+    event_bus_name: str = "default"
 
     @property
     def timeout_seconds(self) -> int:
@@ -152,7 +154,11 @@ class NotifierConfig:
             raise ConfigError(f"slackWorkspaceId: {slack_workspace!r} is not a workspace ID")
         if slack_channel is not None and not _SLACK_CHANNEL.match(str(slack_channel)):
             raise ConfigError(f"slackChannelId: {slack_channel!r} is not a channel ID")
+        bus = str(get("eventBusName") or "default")
+        if not _EVENT_BUS.match(bus):
+            raise ConfigError(f"eventBusName: {bus!r} is not an event bus name")
         return cls(
+            event_bus_name=bus,
             email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),
             slack_workspace_id=str(slack_workspace) if slack_workspace is not None else None,
             slack_channel_id=str(slack_channel) if slack_channel is not None else None,

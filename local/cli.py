@@ -33,6 +33,7 @@ from botocore.exceptions import (
 
 from poller.core import diff, latest_per_job
 from poller.errors import JobListingError, SnapshotError
+from poller.eventbridge_publisher import EventBridgePublisher
 from poller.personalize_source import JobSource
 from poller.poll import PollRun, poll
 from poller.settings import DEFAULT_STUCK_AFTER_MINUTES
@@ -123,8 +124,11 @@ def command_poll(args: argparse.Namespace, session: boto3.session.Session) -> in
     if args.apply:
         if not target.topic_arn:
             raise CliError("--apply needs the topic: pass --topic or use --stack", EXIT_USAGE)
-        publisher = SnsPublisher(target.topic_arn, client=session.client("sns"))
-        result = poll(source, store, publisher, poll_run(args, target))
+        channels = (
+            ("sns", SnsPublisher(target.topic_arn, client=session.client("sns"))),
+            ("events", EventBridgePublisher(args.event_bus, client=session.client("events"))),
+        )
+        result = poll(source, store, channels, poll_run(args, target))
         print(
             f"polled {result.jobs_seen} jobs: {len(result.transitions)} transitions, "
             f"{result.published} published, {result.publish_failures} failed"
@@ -200,6 +204,9 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--table", help="snapshot table name (instead of --stack)")
     poll_parser = commands.choices["poll"]
     poll_parser.add_argument("--topic", help="topic ARN (with --table, for --apply)")
+    poll_parser.add_argument(
+        "--event-bus", default="default", help="event bus for --apply, as the stack is configured"
+    )
     poll_parser.add_argument("--dry-run", action="store_true", help="the default: read only")
     poll_parser.add_argument("--apply", action="store_true", help="publish and record")
     poll_parser.add_argument(

@@ -34,7 +34,16 @@ if TYPE_CHECKING:
 
     StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
-MOTO_SERVICES = ("DYNAMODB", "SNS", "SQS", "EVENTS", "STS", "CLOUDFORMATION")
+# Named by service ID, as boto3 reads AWS_ENDPOINT_URL_<SERVICE_ID>.
+MOTO_SERVICES = (
+    "DYNAMODB",
+    "SNS",
+    "SQS",
+    "EVENTBRIDGE",
+    "STS",
+    "CLOUDFORMATION",
+    "SECRETS_MANAGER",
+)
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

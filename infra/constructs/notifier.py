@@ -108,6 +108,7 @@ class Notifier(Construct):
                 "SOLUTION_VERSION_ARNS": ",".join(config.solution_version_arns),
                 "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
                 "SCHEDULE_MINUTES": str(config.schedule_minutes),
+                "EVENT_BUS_NAME": config.event_bus_name,
                 "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": config.log_level,
@@ -151,6 +152,9 @@ class Notifier(Construct):
             )
         )
         topic.grant_publish(self.role)
+        events.EventBus.from_event_bus_name(self, "Bus", config.event_bus_name).grant_put_events_to(
+            self.role
+        )
 
         self.schedule = events.Rule(
             self,

@@ -14,8 +14,9 @@ from aws_lambda_powertools.shared.functions import strtobool
 
 from poller.core import reconcile_due
 from poller.errors import PublishFailedError, SnapshotError
+from poller.eventbridge_publisher import EventBridgePublisher
 from poller.personalize_source import JobSource
-from poller.poll import PollRun, poll
+from poller.poll import Channels, PollRun, poll
 from poller.settings import Settings
 from poller.snapshot_store import SnapshotStore
 from poller.sns_publisher import SnsPublisher
@@ -48,13 +49,16 @@ def settings() -> Settings:
 
 
 @cache
-def adapters() -> tuple[JobSource, SnapshotStore, SnsPublisher]:
+def adapters() -> tuple[JobSource, SnapshotStore, Channels]:
     # Built once per container so clients and connections are reused across invocations.
     config = settings()
     return (
         JobSource(config.solution_version_arns),
         SnapshotStore(config.table_name),
-        SnsPublisher(config.topic_arn),
+        (
+            ("sns", SnsPublisher(config.topic_arn)),
+            ("events", EventBridgePublisher(config.event_bus_name)),
+        ),
     )
 
 

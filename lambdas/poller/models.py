@@ -48,6 +48,13 @@ class SnapshotItem:
     status: str | None
     job_name: str | None = None
     stuck_status: str | None = None
+    # Channels that already have the pending announcement `delivered_for` (see Transition.key),
+    # so a retry after a partial failure sends only what is missing.
+    delivered_for: str | None = None
+    delivered: frozenset[str] = frozenset()
+
+    def delivered_to(self, transition: Transition) -> frozenset[str]:
+        return self.delivered if self.delivered_for == transition.key else frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +67,8 @@ class Transition:
     event_type: EventType
     job: JobSummary
     previous_status: str | None
+
+    @property
+    def key(self) -> str:
+        """Identifies this announcement of this job: its type and the status it announces."""
+        return f"{self.event_type.value}:{self.job.status}"

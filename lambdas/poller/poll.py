@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -16,13 +17,22 @@ from poller.snapshot_store import ClaimLostError
 from poller.sns_publisher import BATCH_MAX_ENTRIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from datetime import datetime
 
-    from poller.models import Transition
+    from poller.models import SnapshotItem, Transition
     from poller.personalize_source import JobSource
+    from poller.rendering import PublishEntry
     from poller.snapshot_store import SnapshotStore
-    from poller.sns_publisher import SnsPublisher
+
+
+class Publisher(Protocol):
+    """A channel: SNS for people and subscribers, EventBridge for rules."""
+
+    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]: ...
+
+
+Channels = Sequence[tuple[str, Publisher]]
 
 logger = Logger(child=True)
 FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
@@ -73,9 +83,7 @@ class PollResult:
         return sum(1 for t in self.transitions if t.event_type is EventType.JOB_STUCK)
 
 
-def poll(
-    source: JobSource, store: SnapshotStore, publisher: SnsPublisher, run: PollRun
-) -> PollResult:
+def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollRun) -> PollResult:
     """Run one poll and report what happened; the caller fails the run on failures.
 
     Publishing comes before recording, so a failed publish leaves the job as it was and
@@ -142,7 +150,8 @@ def poll(
         _announce(
             result.transitions[start : start + BATCH_MAX_ENTRIES],
             store=store,
-            publisher=publisher,
+            channels=channels,
+            snapshot=snapshot,
             run=run,
             lease_seconds=lease_seconds,
             context=context,
@@ -158,7 +167,8 @@ def _announce(
     transitions: list[Transition],
     *,
     store: SnapshotStore,
-    publisher: SnsPublisher,
+    channels: Channels,
+    snapshot: Mapping[str, SnapshotItem],
     run: PollRun,
     lease_seconds: float,
     context: EventContext,
@@ -175,15 +185,24 @@ def _announce(
                 "another poll is announcing this job; skipped", extra=_job_log(transition)
             )
 
-    failed = publisher.publish([publish_entry(t, context) for t in claimed])
+    entries = [publish_entry(t, context) for t in claimed]
+    already = [_delivered(snapshot, t) for t in claimed]
+    errors: dict[int, dict[str, str]] = {}
+    for name, publisher in channels:
+        # A channel that got this announcement on an earlier, partly failed poll is skipped.
+        todo = [i for i in range(len(claimed)) if name not in already[i]]
+        for position, error in publisher.publish([entries[i] for i in todo]).items():
+            errors.setdefault(todo[position], {})[name] = error
+
     for index, transition in enumerate(claimed):
-        if index in failed:
+        if index in errors:
             result.publish_failures += 1
             logger.error(
-                "publish failed; the next poll sends it again",
-                extra={**_job_log(transition), "error": failed[index]},
+                "delivery failed; the next poll sends it again where it is missing",
+                extra={**_job_log(transition), "errors": errors[index]},
             )
-            _release(store, transition, run.run_id)
+            delivered = already[index] | {n for n, _ in channels if n not in errors[index]}
+            _release(store, transition, run.run_id, frozenset(delivered))
             continue
         result.published += 1
         logger.info("published", extra=_job_log(transition))
@@ -202,9 +221,16 @@ def _announce(
             )
 
 
-def _release(store: SnapshotStore, transition: Transition, run_id: str) -> None:
+def _delivered(snapshot: Mapping[str, SnapshotItem], transition: Transition) -> frozenset[str]:
+    recorded = snapshot.get(transition.job.arn or "")
+    return recorded.delivered_to(transition) if recorded else frozenset()
+
+
+def _release(
+    store: SnapshotStore, transition: Transition, run_id: str, delivered: frozenset[str]
+) -> None:
     try:
-        store.release(transition, run_id)
+        store.release(transition, run_id, delivered)
     except SnapshotError:
         # The claim lapses on its own; the job is only delayed by the lease.
         logger.exception("could not release claim", extra=_job_log(transition))

@@ -48,6 +48,7 @@ class PublishEntry:
     subject: str
     message: str
     attributes: dict[str, str]
+    event_json: str  # the event document alone, for channels that take only that
 
     @property
     def size(self) -> int:
@@ -253,6 +254,7 @@ def _render(
         subject=title,
         message=json.dumps(envelope, ensure_ascii=False),
         attributes=message_attributes(transition),
+        event_json=event_json,
     )
 
 

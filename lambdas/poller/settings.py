@@ -18,6 +18,7 @@ SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
 REGION_ENV = "AWS_REGION"
 STUCK_AFTER_ENV = "STUCK_AFTER_MINUTES"
 DEFAULT_STUCK_AFTER_MINUTES = 360
+EVENT_BUS_ENV = "EVENT_BUS_NAME"
 SCHEDULE_ENV = "SCHEDULE_MINUTES"
 DEFAULT_SCHEDULE_MINUTES = 5
 
@@ -31,6 +32,7 @@ class Settings:
     topic_arn: str
     region: str
     solution_version_arns: tuple[str, ...] = ()
+    event_bus_name: str = "default"
     stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
     schedule_period: timedelta = timedelta(minutes=DEFAULT_SCHEDULE_MINUTES)
 
@@ -56,6 +58,7 @@ class Settings:
             topic_arn=topic_arn,
             region=required(REGION_ENV),
             solution_version_arns=arns,
+            event_bus_name=env.get(EVENT_BUS_ENV, "").strip() or "default",
             stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
             schedule_period=_minutes(env, SCHEDULE_ENV, DEFAULT_SCHEDULE_MINUTES),
         )

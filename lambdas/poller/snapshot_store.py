@@ -89,8 +89,15 @@ def _snapshot_item(arn: str, item: dict[str, AttributeValueTypeDef]) -> Snapshot
             "snapshot item has a malformed status; it will be repaired",
             extra={"batch_segment_job_arn": arn, "status_attribute": str(item.get("status"))},
         )
+    delivered = item.get("delivered")
+    channels = delivered.get("SS", []) if isinstance(delivered, dict) else []
     return SnapshotItem(
-        arn, _string(item, "status"), _string(item, "jobName"), _string(item, "stuckStatus")
+        arn,
+        _string(item, "status"),
+        _string(item, "jobName"),
+        _string(item, "stuckStatus"),
+        _string(item, "deliveredFor"),
+        frozenset(channel for channel in channels if isinstance(channel, str)),
     )
 
 
@@ -261,7 +268,7 @@ class SnapshotStore:
         job = transition.job
         updated = job.last_updated_time.isoformat() if job.last_updated_time else None
         assignments = ["recordedAt = :recorded"]
-        removals = ["claimedBy", "claimExpiresAt"]
+        removals = ["claimedBy", "claimExpiresAt", "deliveredFor", "delivered"]
         values: dict[str, AttributeValueTypeDef] = {
             ":run": {"S": run_id},
             ":recorded": {"S": recorded_at.isoformat()},
@@ -291,15 +298,28 @@ class SnapshotStore:
             },
         )
 
-    def release(self, transition: Transition, run_id: str) -> None:
-        """After a failed publish: drop the claim so the next poll sends it again."""
+    def release(self, transition: Transition, run_id: str, delivered: frozenset[str]) -> None:
+        """After a failed delivery: drop the claim so the next poll tries again, noting the
+        channels that did receive it so they are not sent it twice."""
+        if delivered:
+            update = (
+                "SET deliveredFor = :key, delivered = :channels REMOVE claimedBy, claimExpiresAt"
+            )
+            values: dict[str, AttributeValueTypeDef] = {
+                ":run": {"S": run_id},
+                ":key": {"S": transition.key},
+                ":channels": {"SS": sorted(delivered)},
+            }
+        else:
+            update = "REMOVE claimedBy, claimExpiresAt"
+            values = {":run": {"S": run_id}}
         self._update(
             transition.job,
             {
                 "Key": _key(self._arn(transition)),
-                "UpdateExpression": "REMOVE claimedBy, claimExpiresAt",
+                "UpdateExpression": update,
                 "ConditionExpression": "claimedBy = :run",
-                "ExpressionAttributeValues": {":run": {"S": run_id}},
+                "ExpressionAttributeValues": values,
             },
         )
 

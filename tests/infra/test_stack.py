@@ -163,6 +163,20 @@ def test_role_has_least_privilege(template: Template) -> None:
             "dynamodb:UpdateItem",
         ): {"Fn::GetAtt": [table_id, "Arn"]},
         ("sns:Publish",): {"Ref": events_topic_id(template)},
+        ("events:PutEvents",): {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":events:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    ":event-bus/default",
+                ],
+            ]
+        },
         ("kms:Decrypt", "kms:GenerateDataKey*"): {
             "Fn::GetAtt": [logical_id(template, "AWS::KMS::Key"), "Arn"]
         },
@@ -384,3 +398,10 @@ def test_slack_through_chatbot(default_template: Template) -> None:
     }
     assert "ManagedPolicyArns" not in role
     default_template.resource_count_is("AWS::Chatbot::SlackChannelConfiguration", 0)
+
+
+def test_events_go_to_the_configured_bus() -> None:
+    template = synth({"eventBusName": "ml-pipelines"})
+    assert poller(template)["Environment"]["Variables"]["EVENT_BUS_NAME"] == "ml-pipelines"
+    (statement,) = [s for s in role_statements(template) if s["Action"] == "events:PutEvents"]
+    assert statement["Resource"]["Fn::Join"][1][-1] == ":event-bus/ml-pipelines"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
 from local.provision import provision, subscribe_queue
 from local.template import PollerSpec, read_poller, synth
+from poller.eventbridge_publisher import SOURCE
 from poller.snapshot_store import JOB_PARTITION, MARKER_KEY, PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class Stack:
     topic_arn: str
     queue_url: str
     calls: Counter[str]
+    bus_queue_url: str
     received: list[dict[str, Any]] = field(default_factory=list)
     # Whether the handler's next polls read every record; by default they read only the
     # records of jobs updated near the watermark, as most scheduled polls do.
@@ -53,6 +56,12 @@ class Stack:
         fresh = list(drain_queue(observer_client("sqs"), self.queue_url))
         self.received += fresh
         return fresh
+
+    def bus_events(self) -> list[dict[str, Any]]:
+        """Events a rule on the default bus matched since the last call (SQS target)."""
+        return [
+            dict(message) for message in drain_queue(observer_client("sqs"), self.bus_queue_url)
+        ]
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Job items in the snapshot table, by job ARN, as plain strings."""
@@ -97,7 +106,13 @@ def stack(
         monkeypatch.setenv(name, value)
     queue_url = subscribe_queue(session, resources.topic_arn, "pipeline")
     created = Stack(
-        local_aws, spec, resources.table_name, resources.topic_arn, queue_url, api_calls
+        local_aws,
+        spec,
+        resources.table_name,
+        resources.topic_arn,
+        queue_url,
+        api_calls,
+        bus_queue_url=route_bus_to_queue(session, "machines"),
     )
     monkeypatch.setattr(
         poller_handler(spec), "reconcile_due", lambda *_args: created.full_reconcile
@@ -105,6 +120,19 @@ def stack(
     reset_handler_caches(spec)
     yield created
     reset_handler_caches(spec)
+
+
+def route_bus_to_queue(session: Any, name: str) -> str:
+    """A rule on the default bus for the notifier's events, targeting a new SQS queue."""
+    sqs = session.client("sqs")
+    queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events = session.client("events")
+    events.put_rule(Name=name, EventPattern=json.dumps({"source": [SOURCE]}))
+    events.put_targets(Rule=name, Targets=[{"Id": name, "Arn": queue_arn}])
+    return queue_url
 
 
 def reset_handler_caches(spec: PollerSpec) -> None:

@@ -437,3 +437,28 @@ def test_the_watermark_does_not_pass_a_failed_publish(stack: Stack) -> None:
     stack.invoke()
     assert heard(stack) == [("job", "PENDING", "ACTIVE")]
     assert marker(stack)["watermark"] == "2026-11-01T10:00:00.000000+00:00"
+
+
+def test_a_failed_channel_is_retried_alone(stack: Stack) -> None:
+    arn = stack.personalize.add_job("half", "IN PROGRESS")
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE")
+    stack.aws.inject_fault("events:PutEvents", "InternalException", 500, times=8)
+
+    with pytest.raises(PublishFailedError):
+        stack.invoke()
+
+    assert heard(stack) == [("half", "IN PROGRESS", "ACTIVE")]  # SNS got it
+    assert stack.bus_events() == []
+    assert stack.snapshot()[arn]["status"] == "IN PROGRESS"
+
+    stack.invoke()
+
+    assert heard(stack) == []  # not sent twice
+    (event,) = stack.bus_events()
+    assert (event["detail"]["previousStatus"], event["detail"]["status"]) == (
+        "IN PROGRESS",
+        "ACTIVE",
+    )
+    assert stack.snapshot()[arn]["status"] == "ACTIVE"
+    assert "delivered" not in stack.snapshot()[arn]

@@ -367,3 +367,20 @@ def test_a_failed_describe_still_sends_the_event(stack: Stack) -> None:
     assert event["eventType"] == "JOB_FAILED"
     assert event["failureReason"] == "bad input"
     assert event["jobInput"] is None
+
+
+def test_every_event_is_also_put_on_the_event_bus(stack: Stack) -> None:
+    stack.invoke()
+    arn = stack.personalize.add_job("pipeline-input", "PENDING")
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE")
+    stack.invoke()
+
+    bus = stack.bus_events()
+    assert [e["detail-type"] for e in bus] == ["Batch Segment Job Status Change"] * 2
+    assert {e["source"] for e in bus} == {"custom.personalize.batch-segment-jobs"}
+    assert [(e["detail"]["previousStatus"], e["detail"]["status"]) for e in bus] == [
+        (None, "PENDING"),
+        ("PENDING", "ACTIVE"),
+    ]
+    assert bus[1]["detail"] == events(stack.notifications())[1]

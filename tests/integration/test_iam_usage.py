@@ -13,8 +13,11 @@ from poller.errors import PublishFailedError
 if TYPE_CHECKING:
     from tests.integration.conftest import Stack
 
-# Operations authorised by another action's name.
-ACTION_OF_OPERATION = {"sns:PublishBatch": "sns:Publish"}
+# Operations authorised by another action's name, or under another service prefix.
+ACTION_OF_OPERATION = {
+    "sns:PublishBatch": "sns:Publish",
+    "eventbridge:PutEvents": "events:PutEvents",  # botocore names the service EventBridge
+}
 # Granted for the platform rather than called by the code: Lambda writes the logs and the
 # traces, Lambda's on-failure destination sends to SQS, SNS uses the topic key on publish.
 PLATFORM_PREFIXES = ("logs:", "xray:", "sqs:", "kms:")

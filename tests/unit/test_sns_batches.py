@@ -5,7 +5,7 @@ from poller.sns_publisher import BATCH_MAX_BYTES, batches
 
 
 def entry(size: int) -> PublishEntry:
-    return PublishEntry(subject="s", message="x" * (size - 1), attributes={})
+    return PublishEntry(subject="s", message="x" * (size - 1), attributes={}, event_json="{}")
 
 
 def test_at_most_ten_per_batch() -> None:
