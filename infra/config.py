@@ -122,9 +122,17 @@ class NotifierConfig:
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
     stuck_after_minutes: int = 360
     email_event_types: tuple[str, ...] = PEOPLE_EVENT_TYPES
+    slack_event_types: tuple[str, ...] = PEOPLE_EVENT_TYPES
+    storm_threshold: int = 20
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
     event_bus_name: str = "default"
+
+    @property
+    def people_event_types(self) -> tuple[str, ...]:
+        """What the people topic carries: whatever emails or Slack asked for."""
+        wanted = set(self.email_event_types) | set(self.slack_event_types)
+        return tuple(t for t in EVENT_TYPES if t in wanted)
 
     @property
     def timeout_seconds(self) -> int:
@@ -160,6 +168,8 @@ class NotifierConfig:
         return cls(
             event_bus_name=bus,
             email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),
+            slack_event_types=_event_types("slackEventTypes", get("slackEventTypes")),
+            storm_threshold=_as_int("stormThreshold", get("stormThreshold"), 20, 1, 10_000),
             slack_workspace_id=str(slack_workspace) if slack_workspace is not None else None,
             slack_channel_id=str(slack_channel) if slack_channel is not None else None,
             schedule_minutes=_as_int("scheduleMinutes", get("scheduleMinutes"), 5, 1, 1440),

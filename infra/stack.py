@@ -32,7 +32,13 @@ class NotifierStack(Stack):
             slack_workspace_id=config.slack_workspace_id,
             slack_channel_id=config.slack_channel_id,
         )
-        self.notifier = Notifier(self, "Notifier", config=config, topic=self.channels.topic)
+        self.notifier = Notifier(
+            self,
+            "Notifier",
+            config=config,
+            topic=self.channels.topic,
+            people_topic=self.channels.people_topic,
+        )
         self.alerting = Alerting(
             self,
             "Alerting",
@@ -45,7 +51,13 @@ class NotifierStack(Stack):
             self,
             "TopicArn",
             value=self.channels.topic.topic_arn,
-            description="Subscribe here to receive batch segment job events",
+            description="Every event, one message each: subscribe pipelines here",
+        )
+        CfnOutput(
+            self,
+            "PeopleTopicArn",
+            value=self.channels.people_topic.topic_arn,
+            description="What people read: chosen event types, a digest in a storm",
         )
         CfnOutput(self, "SnapshotTableName", value=self.notifier.table.table_name)
         CfnOutput(self, "PollerFunctionName", value=self.notifier.function.function_name)

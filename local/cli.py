@@ -33,12 +33,11 @@ from botocore.exceptions import (
 
 from poller.core import diff, latest_per_job
 from poller.errors import JobListingError, SnapshotError
-from poller.eventbridge_publisher import EventBridgePublisher
 from poller.personalize_source import JobSource
 from poller.poll import PollRun, poll
-from poller.settings import DEFAULT_STUCK_AFTER_MINUTES
+from poller.settings import DEFAULT_STUCK_AFTER_MINUTES, Settings
 from poller.snapshot_store import SnapshotStore
-from poller.sns_publisher import SnsPublisher
+from poller.wiring import channels
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -49,6 +48,7 @@ DEFAULT_STACK = "PersonalizeSegmentJobNotifier"
 # Output names of infra/stack.py; tests/infra pins them against the synthesized template.
 TABLE_OUTPUT = "SnapshotTableName"
 TOPIC_OUTPUT = "TopicArn"
+PEOPLE_TOPIC_OUTPUT = "PeopleTopicArn"
 SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
 
 CLI_TIME_BUDGET_SECONDS = 900.0  # as long as the longest Lambda run
@@ -66,6 +66,7 @@ class Target:
     table_name: str
     topic_arn: str | None
     region: str
+    people_topic_arn: str | None = None
 
 
 def resolve(args: argparse.Namespace, session: boto3.session.Session) -> Target:
@@ -88,7 +89,9 @@ def resolve(args: argparse.Namespace, session: boto3.session.Session) -> Target:
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     if TABLE_OUTPUT not in outputs:
         raise CliError(f"stack {args.stack} has no {TABLE_OUTPUT} output", EXIT_NOT_FOUND)
-    return Target(outputs[TABLE_OUTPUT], outputs.get(TOPIC_OUTPUT), region)
+    return Target(
+        outputs[TABLE_OUTPUT], outputs.get(TOPIC_OUTPUT), region, outputs.get(PEOPLE_TOPIC_OUTPUT)
+    )
 
 
 def stuck_after(args: argparse.Namespace) -> timedelta:
@@ -124,11 +127,14 @@ def command_poll(args: argparse.Namespace, session: boto3.session.Session) -> in
     if args.apply:
         if not target.topic_arn:
             raise CliError("--apply needs the topic: pass --topic or use --stack", EXIT_USAGE)
-        channels = (
-            ("sns", SnsPublisher(target.topic_arn, client=session.client("sns"))),
-            ("events", EventBridgePublisher(args.event_bus, client=session.client("events"))),
+        settings = Settings(
+            table_name=target.table_name,
+            topic_arn=target.topic_arn,
+            region=target.region,
+            event_bus_name=args.event_bus,
+            people_topic_arn=target.people_topic_arn,
         )
-        result = poll(source, store, channels, poll_run(args, target))
+        result = poll(source, store, channels(settings, session), poll_run(args, target))
         print(
             f"polled {result.jobs_seen} jobs: {len(result.transitions)} transitions, "
             f"{result.published} published, {result.publish_failures} failed"

@@ -16,18 +16,26 @@ from local.template import TemplateError
 @dataclass(frozen=True)
 class LocalResources:
     table_name: str
-    topic_arn: str
+    topic_arns: dict[str, str]  # logical ID -> ARN
     environment: dict[str, str]
+
+    @property
+    def topic_arn(self) -> str:
+        """The events topic: every event, one message each."""
+        return self.environment["TOPIC_ARN"]
 
 
 def provision(spec: PollerSpec, session: Session) -> LocalResources:
-    """Create the table and topic the poller's environment references; resolve the refs."""
+    """Create the table and topics the poller's environment references; resolve the refs."""
     dynamodb = session.client("dynamodb")
     sns = session.client("sns")
     table_name = spec.table_id
     dynamodb.create_table(TableName=table_name, **spec.table)
-    topic_arn = sns.create_topic(Name=spec.topic_id)["TopicArn"]
-    resolved_refs = {spec.table_id: table_name, spec.topic_id: topic_arn}
+    topic_arns = {
+        topic_id: sns.create_topic(Name=topic_id)["TopicArn"]
+        for topic_id in set(spec.topic_ids.values())
+    }
+    resolved_refs = {spec.table_id: table_name, **topic_arns}
 
     environment: dict[str, str] = {}
     for name, value in spec.environment.items():
@@ -37,7 +45,7 @@ def provision(spec: PollerSpec, session: Session) -> LocalResources:
             environment[name] = resolved_refs[value["Ref"]]
         else:
             raise TemplateError(f"cannot resolve the poller's {name}={value!r} locally")
-    return LocalResources(table_name, topic_arn, environment)
+    return LocalResources(table_name, topic_arns, environment)
 
 
 def subscribe_queue(session: Session, topic_arn: str, name: str) -> str:

@@ -32,9 +32,10 @@ class PollerSpec:
     schedule_expression: str
     table_id: str
     table: dict[str, Any]
-    topic_id: str
+    topic_ids: dict[str, str]  # environment variable -> topic logical ID
     email_endpoints: tuple[str, ...]
-    email_filter_policy: dict[str, Any] | None  # of the topic's email subscriptions
+    email_filter_policy: dict[str, Any] | None  # of the email subscriptions
+    email_topic_id: str | None  # the topic emails subscribe to
 
 
 def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) -> dict[str, Any]:
@@ -90,18 +91,23 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
         value["Ref"] for value in environment.values() if isinstance(value, dict) and "Ref" in value
     }
     tables = [r for r in referenced if resources.get(r, {}).get("Type") == "AWS::DynamoDB::Table"]
-    topics = [r for r in referenced if resources.get(r, {}).get("Type") == "AWS::SNS::Topic"]
-    if len(tables) != 1 or len(topics) != 1:
+    topic_ids = {
+        name: value["Ref"]
+        for name, value in environment.items()
+        if isinstance(value, dict)
+        and resources.get(value.get("Ref", ""), {}).get("Type") == "AWS::SNS::Topic"
+    }
+    if len(tables) != 1 or not topic_ids:
         raise TemplateError(
-            f"the poller's environment should reference one table and one topic, found "
-            f"tables={tables} topics={topics}"
+            f"the poller's environment should reference one table and its topics, found "
+            f"tables={tables} topics={topic_ids}"
         )
     table_props = resources[tables[0]]["Properties"]
     email_subscriptions = [
         sub["Properties"]
         for sub in _of_type(resources, "AWS::SNS::Subscription").values()
         if sub["Properties"].get("Protocol") == "email"
-        and sub["Properties"].get("TopicArn") == {"Ref": topics[0]}
+        and sub["Properties"].get("TopicArn", {}).get("Ref") in topic_ids.values()
     ]
     emails = tuple(sub["Endpoint"] for sub in email_subscriptions)
     return PollerSpec(
@@ -114,11 +120,12 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
             for key in ("KeySchema", "AttributeDefinitions", "BillingMode")
             if key in table_props
         },
-        topic_id=topics[0],
+        topic_ids=topic_ids,
         email_endpoints=emails,
         email_filter_policy=email_subscriptions[0].get("FilterPolicy")
         if email_subscriptions
         else None,
+        email_topic_id=email_subscriptions[0]["TopicArn"]["Ref"] if email_subscriptions else None,
     )
 
 

@@ -18,6 +18,7 @@ from constructs import Construct
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+DIGEST_EVENT_TYPE = "JOB_DIGEST"  # the poller's digest of a storm, for people
 # Services that publish to the topics and so must be able to use their key.
 PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
@@ -52,15 +53,20 @@ class Channels(Construct):
         self.failed_deliveries = dead_letter_queue(
             self, "FailedDeliveries", "the redrive target of every subscription"
         )
+        # Every event, one message each: for pipelines and other machine subscribers.
         self.topic = self.encrypted_topic("Events", "Personalize batch segment jobs")
-        self.subscribe_emails(self.topic, emails, event_types=email_event_types)
+        # What people read: the event types they want, and one digest in a storm.
+        self.people_topic = self.encrypted_topic("People", "Personalize batch segment jobs")
+        self.subscribe_emails(
+            self.people_topic, emails, event_types=[*email_event_types, DIGEST_EVENT_TYPE]
+        )
         if slack_workspace_id and slack_channel_id:
             self.slack = self.slack_channel(slack_workspace_id, slack_channel_id)
 
     def slack_channel(
         self, workspace_id: str, channel_id: str
     ) -> chatbot.SlackChannelConfiguration:
-        """AWS Chatbot posts the topic's messages (their `https` key) to a Slack channel.
+        """AWS Chatbot posts the people topic's messages (their `https` key) to Slack.
 
         The channel can do nothing in the account: its guardrail denies every action.
         """
@@ -78,7 +84,7 @@ class Channels(Construct):
             slack_channel_configuration_name=f"{Stack.of(self).stack_name}-jobs"[:128],
             slack_workspace_id=workspace_id,
             slack_channel_id=channel_id,
-            notification_topics=[self.topic],
+            notification_topics=[self.people_topic],
             guardrail_policies=[guardrail],
             logging_level=chatbot.LoggingLevel.ERROR,
         )

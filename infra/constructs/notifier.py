@@ -31,7 +31,13 @@ SERVICE_NAME = "segment-job-notifier"
 
 class Notifier(Construct):
     def __init__(
-        self, scope: Construct, id: str, *, config: NotifierConfig, topic: sns.ITopic
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: NotifierConfig,
+        topic: sns.ITopic,
+        people_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, id)
         self.period = Duration.minutes(config.schedule_minutes)
@@ -105,6 +111,9 @@ class Notifier(Construct):
             environment={
                 "SNAPSHOT_TABLE_NAME": self.table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
+                "PEOPLE_TOPIC_ARN": people_topic.topic_arn,
+                "PEOPLE_EVENT_TYPES": ",".join(config.people_event_types),
+                "STORM_THRESHOLD": str(config.storm_threshold),
                 "SOLUTION_VERSION_ARNS": ",".join(config.solution_version_arns),
                 "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
                 "SCHEDULE_MINUTES": str(config.schedule_minutes),
@@ -152,6 +161,7 @@ class Notifier(Construct):
             )
         )
         topic.grant_publish(self.role)
+        people_topic.grant_publish(self.role)
         events.EventBus.from_event_bus_name(self, "Bus", config.event_bus_name).grant_put_events_to(
             self.role
         )

@@ -11,6 +11,7 @@ from poller.models import EventType
 MAX_TITLE = 250
 MAX_DESCRIPTION = 3000  # one Slack section block's text
 MAX_REASON = 1500
+DIGEST_LINES = 20
 
 EMOJI = {
     EventType.JOB_SUCCEEDED: ":white_check_mark:",
@@ -92,5 +93,28 @@ def chatbot_notification(document: dict[str, Any], subject: str, timing: str | N
                 r for r in (document["batchSegmentJobArn"], document["solutionVersionArn"]) if r
             ],
         },
+    }
+    return json.dumps(notification, ensure_ascii=False)
+
+
+def chatbot_digest(title: str, lines: list[str], console_url: str) -> str:
+    """One custom notification for a storm of changes: counts and the first jobs."""
+    shown = [f"• {escape(line)}" for line in lines[:DIGEST_LINES]]
+    if len(lines) > DIGEST_LINES:
+        shown.append(f"… and {len(lines) - DIGEST_LINES} more")
+    description = "\n".join([*shown, f"<{console_url}|Open the Personalize console>"])
+    notification = {
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": clip(f":rotating_light: {escape(title)}", MAX_TITLE),
+            "description": clip(description, MAX_DESCRIPTION),
+            "nextSteps": [
+                "Many jobs changed at once: look for a shared cause (role, input, quota)"
+            ],
+            "keywords": ["JOB_DIGEST"],
+        },
+        "metadata": {"summary": title, "eventType": "JOB_DIGEST"},
     }
     return json.dumps(notification, ensure_ascii=False)

@@ -14,12 +14,11 @@ from aws_lambda_powertools.shared.functions import strtobool
 
 from poller.core import reconcile_due
 from poller.errors import PublishFailedError, SnapshotError
-from poller.eventbridge_publisher import EventBridgePublisher
 from poller.personalize_source import JobSource
 from poller.poll import Channels, PollRun, poll
 from poller.settings import Settings
 from poller.snapshot_store import SnapshotStore
-from poller.sns_publisher import SnsPublisher
+from poller.wiring import channels
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -55,10 +54,7 @@ def adapters() -> tuple[JobSource, SnapshotStore, Channels]:
     return (
         JobSource(config.solution_version_arns),
         SnapshotStore(config.table_name),
-        (
-            ("sns", SnsPublisher(config.topic_arn)),
-            ("events", EventBridgePublisher(config.event_bus_name)),
-        ),
+        channels(config),
     )
 
 
@@ -81,6 +77,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         stuck_after=config.stuck_after,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         full_reconcile=reconcile_due(now, config.schedule_period, RECONCILE_EVERY),
+        storm_threshold=config.storm_threshold,
     )
     result = poll(*adapters(), run)
 
@@ -110,6 +107,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "recordFailures": result.record_failures,
         "claimsLost": result.claims_lost,
         "deferred": result.deferred,
+        "storm": result.storm,
     }
     logger.info("poll finished", extra=summary)
     # Fail the invocation so the Errors metric and its alarm see it; the heartbeat counts

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 from poller.core import diff, latest_per_job, latest_update, needs_check
 from poller.errors import SnapshotError
 from poller.models import EventType
-from poller.rendering import EventContext, publish_entry
+from poller.rendering import EventContext, digest_entry, publish_entry
 from poller.snapshot_store import ClaimLostError
 from poller.sns_publisher import BATCH_MAX_ENTRIES
 
@@ -27,12 +27,37 @@ if TYPE_CHECKING:
 
 
 class Publisher(Protocol):
-    """A channel: SNS for people and subscribers, EventBridge for rules."""
-
     def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]: ...
 
 
-Channels = Sequence[tuple[str, Publisher]]
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """Where announcements go: the events topic, the event bus, the people topic."""
+
+    name: str
+    publisher: Publisher
+    event_types: frozenset[EventType] | None = None  # None: every event
+    digest_in_storm: bool = False  # people read one digest instead of a storm of messages
+
+    def wants(self, transition: Transition) -> bool:
+        return self.event_types is None or transition.event_type in self.event_types
+
+
+class DigestPublisher:
+    """Publishes one digest of all the entries it is given; they succeed or fail together."""
+
+    def __init__(self, inner: Publisher, context: EventContext) -> None:
+        self._inner = inner
+        self._context = context
+
+    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]:
+        if not entries:
+            return {}
+        failed = self._inner.publish([digest_entry(entries, self._context)])
+        return dict.fromkeys(range(len(entries)), failed[0]) if failed else {}
+
+
+Channels = Sequence[Channel]
 
 logger = Logger(child=True)
 FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
@@ -50,6 +75,7 @@ class PollRun:
     stuck_after: timedelta
     time_left: Callable[[], float]  # seconds before the run must have stopped
     full_reconcile: bool = True  # read every record, not only jobs updated near the watermark
+    storm_threshold: int = 20  # more people-facing transitions than this: one digest
     safety_margin: float = 10.0
 
     def out_of_time(self) -> bool:
@@ -69,6 +95,7 @@ class PollResult:
     record_failures: int = 0
     claims_lost: int = 0
     deferred: int = 0
+    storm: bool = False
     jobs_checked: int = 0  # jobs compared with their record (all of them on a full read)
 
     @property
@@ -139,7 +166,21 @@ def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollR
     context = EventContext(region=run.region, detected_at=run.now)
     # A claim outlives this run by a margin, then lapses so a later run can take over.
     lease_seconds = run.time_left() + CLAIM_MARGIN_SECONDS
-    for start in range(0, len(result.transitions), BATCH_MAX_ENTRIES):
+    chunk = BATCH_MAX_ENTRIES
+    digesting = [c for c in channels if c.digest_in_storm]
+    for channel in digesting:
+        if sum(1 for t in result.transitions if channel.wants(t)) > run.storm_threshold:
+            # A storm: one digest for people, so everything is announced in one round.
+            result.storm = True
+            chunk = max(len(result.transitions), 1)
+            channels = [
+                replace(c, publisher=DigestPublisher(c.publisher, context)) if c is channel else c
+                for c in channels
+            ]
+            logger.warning(
+                "storm: people get one digest", extra={"transitions": len(result.transitions)}
+            )
+    for start in range(0, len(result.transitions), chunk):
         if run.out_of_time():
             result.deferred = len(result.transitions) - start
             logger.warning(
@@ -148,7 +189,7 @@ def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollR
             )
             break
         _announce(
-            result.transitions[start : start + BATCH_MAX_ENTRIES],
+            result.transitions[start : start + chunk],
             store=store,
             channels=channels,
             snapshot=snapshot,
@@ -188,11 +229,15 @@ def _announce(
     entries = [publish_entry(t, context) for t in claimed]
     already = [_delivered(snapshot, t) for t in claimed]
     errors: dict[int, dict[str, str]] = {}
-    for name, publisher in channels:
+    for channel in channels:
         # A channel that got this announcement on an earlier, partly failed poll is skipped.
-        todo = [i for i in range(len(claimed)) if name not in already[i]]
-        for position, error in publisher.publish([entries[i] for i in todo]).items():
-            errors.setdefault(todo[position], {})[name] = error
+        todo = [
+            i
+            for i, transition in enumerate(claimed)
+            if channel.wants(transition) and channel.name not in already[i]
+        ]
+        for position, error in channel.publisher.publish([entries[i] for i in todo]).items():
+            errors.setdefault(todo[position], {})[channel.name] = error
 
     for index, transition in enumerate(claimed):
         if index in errors:
@@ -201,7 +246,9 @@ def _announce(
                 "delivery failed; the next poll sends it again where it is missing",
                 extra={**_job_log(transition), "errors": errors[index]},
             )
-            delivered = already[index] | {n for n, _ in channels if n not in errors[index]}
+            delivered = already[index] | {
+                c.name for c in channels if c.wants(transition) and c.name not in errors[index]
+            }
             _release(store, transition, run.run_id, frozenset(delivered))
             continue
         result.published += 1

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from poller.chat import chatbot_notification
+from poller.chat import chatbot_digest, chatbot_notification
 from poller.models import EventType, Transition
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 SCHEMA_VERSION = "1"
 # SNS rejects a publish whose message plus attributes exceed 256 KiB; keep headroom for
@@ -271,3 +274,102 @@ def publish_entry(
     if entry.size > max_bytes:
         raise ValueError(f"message for {transition.job.arn} exceeds {max_bytes} bytes")
     return entry
+
+
+DIGEST_EVENT_TYPE = "JOB_DIGEST"
+_DIGEST_LINE_REASON = 160
+
+
+def _digest_line(document: dict[str, Any]) -> str:
+    name = document["jobName"] or (document["batchSegmentJobArn"] or "").rsplit("/", 1)[-1]
+    line = (
+        f"{document['eventType'].removeprefix('JOB_'):<14} {name:<63}  "
+        f"{document['previousStatus'] or 'new'} -> {document['status'] or 'unknown'}"
+    )
+    if document["failureReason"]:
+        first = " ".join(document["failureReason"].split())[:_DIGEST_LINE_REASON]
+        line += f"\n{'':<15}{first}"
+    return line
+
+
+def _render_digest(
+    documents: list[dict[str, Any]], listed: int, context: EventContext
+) -> PublishEntry:
+    counts: dict[str, int] = {}
+    for document in documents:
+        counts[document["eventType"]] = counts.get(document["eventType"], 0) + 1
+    tally = ", ".join(f"{n} {t.removeprefix('JOB_')}" for t, n in sorted(counts.items()))
+    title = " ".join(
+        _printable_ascii(f"{len(documents)} batch segment job changes: {tally}").split()
+    )
+    shown = documents[:listed]
+    more = len(documents) - len(shown)
+    email = "\n".join(
+        [
+            f"{len(documents)} batch segment jobs changed in one poll ({tally}).",
+            "One message instead of one each; pipelines still receive every event.",
+            "",
+            *(_digest_line(d) for d in shown),
+            *([f"... and {more} more: see the events topic or EventBridge."] if more else []),
+            "",
+            f"Region: {context.region}. Detected at: {_readable(context.detected_at)}.",
+            f"Console: {console_url(context.region, None)}",
+        ]
+    )
+    digest = {
+        "schemaVersion": SCHEMA_VERSION,
+        "eventType": DIGEST_EVENT_TYPE,
+        "count": len(documents),
+        "counts": counts,
+        "region": context.region,
+        "detectedAt": _iso(context.detected_at),
+        "jobs": [
+            {
+                k: d[k]
+                for k in ("eventType", "batchSegmentJobArn", "jobName", "previousStatus", "status")
+            }
+            for d in shown
+        ],
+        "truncated": more,
+    }
+    digest_json = json.dumps(digest, ensure_ascii=False, separators=(",", ":"))
+    envelope = {
+        "default": digest_json,
+        "sqs": digest_json,
+        "lambda": digest_json,
+        "email": email + "\n",
+        "https": chatbot_digest(
+            title,
+            [
+                f"{d['jobName'] or d['batchSegmentJobArn']}: "
+                f"{d['previousStatus'] or 'new'} -> {d['status'] or 'unknown'}"
+                for d in documents
+            ],
+            console_url(context.region, None),
+        ),
+    }
+    return PublishEntry(
+        subject=title[:MAX_SUBJECT_CHARS],
+        message=json.dumps(envelope, ensure_ascii=False),
+        attributes={
+            "eventType": DIGEST_EVENT_TYPE,
+            "status": ABSENT,
+            "previousStatus": ABSENT,
+            "jobName": ABSENT,
+            "solutionVersionArn": ABSENT,
+        },
+        event_json=digest_json,
+    )
+
+
+def digest_entry(
+    entries: Sequence[PublishEntry], context: EventContext, max_bytes: int = MAX_PUBLISH_BYTES
+) -> PublishEntry:
+    """One message for people summarising many events, listing as many as fit."""
+    documents = [json.loads(entry.event_json) for entry in entries]
+    listed = len(documents)
+    digest = _render_digest(documents, listed, context)
+    while digest.size > max_bytes and listed > 0:
+        listed = int(listed * max_bytes / digest.size * 0.9)
+        digest = _render_digest(documents, listed, context)
+    return digest

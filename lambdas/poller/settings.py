@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from poller.errors import ConfigurationError
+from poller.models import EventType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -19,6 +20,12 @@ REGION_ENV = "AWS_REGION"
 STUCK_AFTER_ENV = "STUCK_AFTER_MINUTES"
 DEFAULT_STUCK_AFTER_MINUTES = 360
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
+PEOPLE_TOPIC_ENV = "PEOPLE_TOPIC_ARN"
+PEOPLE_EVENT_TYPES_ENV = "PEOPLE_EVENT_TYPES"
+STORM_THRESHOLD_ENV = "STORM_THRESHOLD"
+DEFAULT_PEOPLE_EVENT_TYPES = frozenset(
+    {EventType.JOB_FAILED, EventType.JOB_STUCK, EventType.JOB_SUCCEEDED}
+)
 SCHEDULE_ENV = "SCHEDULE_MINUTES"
 DEFAULT_SCHEDULE_MINUTES = 5
 
@@ -33,6 +40,9 @@ class Settings:
     region: str
     solution_version_arns: tuple[str, ...] = ()
     event_bus_name: str = "default"
+    people_topic_arn: str | None = None
+    people_event_types: frozenset[EventType] = DEFAULT_PEOPLE_EVENT_TYPES
+    storm_threshold: int = 20
     stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
     schedule_period: timedelta = timedelta(minutes=DEFAULT_SCHEDULE_MINUTES)
 
@@ -44,9 +54,7 @@ class Settings:
                 raise ConfigurationError(f"environment variable {name} is not set")
             return value
 
-        topic_arn = required(TOPIC_ENV)
-        if not _TOPIC_ARN.match(topic_arn):
-            raise ConfigurationError(f"{TOPIC_ENV} is not an SNS topic ARN: {topic_arn!r}")
+        topic_arn = _topic(env, TOPIC_ENV) or required(TOPIC_ENV)
         arns = tuple(a.strip() for a in env.get(SOLUTION_VERSIONS_ENV, "").split(",") if a.strip())
         for arn in arns:
             if not _SOLUTION_VERSION_ARN.match(arn):
@@ -59,6 +67,9 @@ class Settings:
             region=required(REGION_ENV),
             solution_version_arns=arns,
             event_bus_name=env.get(EVENT_BUS_ENV, "").strip() or "default",
+            people_topic_arn=_topic(env, PEOPLE_TOPIC_ENV),
+            people_event_types=_event_types(env),
+            storm_threshold=_count(env, STORM_THRESHOLD_ENV, 20),
             stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
             schedule_period=_minutes(env, SCHEDULE_ENV, DEFAULT_SCHEDULE_MINUTES),
         )
@@ -69,3 +80,27 @@ def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
     if not raw.isdigit() or int(raw) < 1:
         raise ConfigurationError(f"{name} must be a whole number of minutes >= 1, got {raw!r}")
     return timedelta(minutes=int(raw))
+
+
+def _topic(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    if value and not _TOPIC_ARN.match(value):
+        raise ConfigurationError(f"{name} is not an SNS topic ARN: {value!r}")
+    return value or None
+
+
+def _event_types(env: Mapping[str, str]) -> frozenset[EventType]:
+    raw = env.get(PEOPLE_EVENT_TYPES_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PEOPLE_EVENT_TYPES
+    try:
+        return frozenset(EventType(part.strip()) for part in raw.split(",") if part.strip())
+    except ValueError as err:
+        raise ConfigurationError(f"{PEOPLE_EVENT_TYPES_ENV}: {err}") from err
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip() or str(default)
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number, got {raw!r}")
+    return int(raw)

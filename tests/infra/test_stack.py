@@ -28,10 +28,14 @@ def events_topic_id(template: Template) -> str:
     return ref
 
 
+def people_topic_id(template: Template) -> str:
+    ref: str = poller(template)["Environment"]["Variables"]["PEOPLE_TOPIC_ARN"]["Ref"]
+    return ref
+
+
 def alarm_topic_id(template: Template) -> str:
-    (topic_id,) = [
-        t for t in template.find_resources("AWS::SNS::Topic") if t != events_topic_id(template)
-    ]
+    poller_topics = {events_topic_id(template), people_topic_id(template)}
+    (topic_id,) = [t for t in template.find_resources("AWS::SNS::Topic") if t not in poller_topics]
     return topic_id
 
 
@@ -135,10 +139,15 @@ def test_table_is_on_demand_keyed_by_pk_and_sk(template: Template) -> None:
 
 def test_role_has_least_privilege(template: Template) -> None:
     table_id = logical_id(template, "AWS::DynamoDB::Table")
+    statements = [s for s in role_statements(template) if s["Action"] != "sns:Publish"]
     by_action = {
         tuple(sorted(s["Action"])) if isinstance(s["Action"], list) else (s["Action"],): s
-        for s in role_statements(template)
+        for s in statements
     }
+    published = [s["Resource"] for s in role_statements(template) if s["Action"] == "sns:Publish"]
+    assert sorted(r["Ref"] for r in published) == sorted(
+        [events_topic_id(template), people_topic_id(template)]
+    )
     assert {actions: s["Resource"] for actions, s in by_action.items()} == {
         ("personalize:ListBatchSegmentJobs",): "*",
         ("personalize:DescribeBatchSegmentJob",): {
@@ -162,7 +171,6 @@ def test_role_has_least_privilege(template: Template) -> None:
             "dynamodb:Query",
             "dynamodb:UpdateItem",
         ): {"Fn::GetAtt": [table_id, "Arn"]},
-        ("sns:Publish",): {"Ref": events_topic_id(template)},
         ("events:PutEvents",): {
             "Fn::Join": [
                 "",
@@ -318,7 +326,8 @@ def subscribers(template: Template, topic_id: str) -> list[str]:
 
 def test_email_subscriptions_from_context(template: Template, default_template: Template) -> None:
     emails = ["ml-team@example.com", "ops@example.com"]
-    assert subscribers(template, events_topic_id(template)) == emails
+    assert subscribers(template, people_topic_id(template)) == emails
+    assert subscribers(template, events_topic_id(template)) == []
     # Alarms go to the same people unless alarmEmails says otherwise.
     assert subscribers(template, alarm_topic_id(template)) == emails
     default_template.resource_count_is("AWS::SNS::Subscription", 0)
@@ -326,13 +335,14 @@ def test_email_subscriptions_from_context(template: Template, default_template: 
 
 def test_alarm_emails_can_differ() -> None:
     template = synth({"notifyEmails": "team@example.com", "alarmEmails": "oncall@example.com"})
-    assert subscribers(template, events_topic_id(template)) == ["team@example.com"]
+    assert subscribers(template, people_topic_id(template)) == ["team@example.com"]
     assert subscribers(template, alarm_topic_id(template)) == ["oncall@example.com"]
 
 
 def test_outputs(template: Template) -> None:
     outputs = template.find_outputs("*")
     assert outputs["TopicArn"]["Value"] == {"Ref": events_topic_id(template)}
+    assert outputs["PeopleTopicArn"]["Value"] == {"Ref": people_topic_id(template)}
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": alarm_topic_id(template)}
     assert outputs["SnapshotTableName"]["Value"] == {
         "Ref": logical_id(template, "AWS::DynamoDB::Table")
@@ -357,15 +367,18 @@ def test_email_subscriptions_keep_what_they_could_not_deliver(template: Template
 
 
 def test_email_subscribers_get_what_people_need_by_default(template: Template) -> None:
-    events_topic = {"Ref": events_topic_id(template)}
+    people_topic = {"Ref": people_topic_id(template)}
     for subscription in template.find_resources("AWS::SNS::Subscription").values():
         props = subscription["Properties"]
-        if props["TopicArn"] == events_topic:
+        if props["TopicArn"] == people_topic:
             assert props["FilterPolicy"] == {
-                "eventType": ["JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED"]
+                "eventType": ["JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED", "JOB_DIGEST"]
             }
         else:
             assert "FilterPolicy" not in props  # alarms carry no eventType
+    env = poller(template)["Environment"]["Variables"]
+    assert env["PEOPLE_EVENT_TYPES"] == "JOB_SUCCEEDED,JOB_FAILED,JOB_STUCK"
+    assert env["STORM_THRESHOLD"] == "20"
 
 
 def test_email_event_types_are_configurable() -> None:
@@ -373,9 +386,20 @@ def test_email_event_types_are_configurable() -> None:
     (subscription,) = [
         s["Properties"]
         for s in template.find_resources("AWS::SNS::Subscription").values()
-        if s["Properties"]["TopicArn"] == {"Ref": events_topic_id(template)}
+        if s["Properties"]["TopicArn"] == {"Ref": people_topic_id(template)}
     ]
-    assert subscription["FilterPolicy"] == {"eventType": ["JOB_FAILED"]}
+    assert subscription["FilterPolicy"] == {"eventType": ["JOB_FAILED", "JOB_DIGEST"]}
+    # The people topic still carries what Slack wants.
+    env = poller(template)["Environment"]["Variables"]
+    assert env["PEOPLE_EVENT_TYPES"] == "JOB_SUCCEEDED,JOB_FAILED,JOB_STUCK"
+
+
+def test_people_topic_carries_what_emails_or_slack_want() -> None:
+    template = synth(
+        {"emailEventTypes": "JOB_FAILED", "slackEventTypes": "JOB_FAILED,JOB_STATUS_CHANGED"}
+    )
+    env = poller(template)["Environment"]["Variables"]
+    assert env["PEOPLE_EVENT_TYPES"] == "JOB_FAILED,JOB_STATUS_CHANGED"
 
 
 def test_slack_through_chatbot(default_template: Template) -> None:
@@ -384,7 +408,7 @@ def test_slack_through_chatbot(default_template: Template) -> None:
     props = slack["Properties"]
     assert props["SlackWorkspaceId"] == "T0123ABCD"
     assert props["SlackChannelId"] == "C0456EFGH"
-    assert props["SnsTopicArns"] == [{"Ref": events_topic_id(template)}]
+    assert props["SnsTopicArns"] == [{"Ref": people_topic_id(template)}]
     assert props["LoggingLevel"] == "ERROR"
     (guardrail_ref,) = props["GuardrailPolicies"]
     guardrail = template.find_resources("AWS::IAM::ManagedPolicy")[guardrail_ref["Ref"]]

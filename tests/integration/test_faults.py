@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import SNSBackend
 
 from local.lambda_context import LocalLambdaContext
+from local.local_aws import drain_queue
+from local.provision import subscribe_queue
 from poller.errors import JobListingError, PublishFailedError
 from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY
 from tests.integration.conftest import observer_client, poller_handler
@@ -366,12 +370,10 @@ def test_listing_stops_before_the_deadline_and_the_first_run_stays_silent(stack:
 
 
 def test_publishing_stops_before_the_deadline_and_the_rest_goes_next_run(stack: Stack) -> None:
-    arns = [
-        stack.personalize.add_job(f"j{i:02d}", "PENDING", at=1_700_000_000 + i) for i in range(25)
-    ]
+    arns = [stack.personalize.add_job(f"j{i:02d}", "PENDING") for i in range(25)]
     stack.invoke()
     for arn in arns:
-        stack.personalize.set_status(arn, "ACTIVE")
+        stack.personalize.set_status(arn, "IN PROGRESS")  # for machines only: no storm
     handler = poller_handler(stack.spec).handler
     # Asked for the claims' lease, then before each batch of 10: the second finds it near.
     result = handler({}, ScriptedContext([300, 300, 5]))
@@ -462,3 +464,69 @@ def test_a_failed_channel_is_retried_alone(stack: Stack) -> None:
     )
     assert stack.snapshot()[arn]["status"] == "ACTIVE"
     assert "delivered" not in stack.snapshot()[arn]
+
+
+# --- Storms ----------------------------------------------------------------------------
+
+
+def people_queue(stack: Stack) -> str:
+    people_topic = os.environ["PEOPLE_TOPIC_ARN"]
+    return subscribe_queue(boto3.session.Session(), people_topic, "people")
+
+
+@pytest.mark.slow
+def test_a_storm_of_500_failures_is_one_digest_for_people_and_500_events_for_machines(
+    stack: Stack,
+) -> None:
+    arns = [stack.personalize.add_job(f"storm-{i:03d}", "IN PROGRESS") for i in range(500)]
+    stack.invoke()
+    people = people_queue(stack)
+    for arn in arns:
+        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="role lost s3 access")
+    stack.calls.clear()
+
+    summary = stack.invoke()
+
+    assert summary["storm"] is True
+    assert summary["published"] == 500
+    assert len(stack.notifications()) == 500  # the events topic: every event
+    assert len(stack.bus_events()) == 500
+    (digest,) = list(drain_queue(observer_client("sqs"), people))
+    assert digest["Subject"] == "500 batch segment job changes: 500 FAILED"
+    assert digest["MessageAttributes"] == {
+        **digest["MessageAttributes"],  # type: ignore[dict-item]
+        "eventType": {"Type": "String", "Value": "JOB_DIGEST"},
+    }
+    body = json.loads(str(digest["Message"]))
+    assert body["count"] == 500
+    assert body["counts"] == {"JOB_FAILED": 500}
+    assert len(body["jobs"]) + body["truncated"] == 500
+    assert stack.calls["sns:PublishBatch"] == 50 + 1
+
+
+def test_a_failed_digest_is_sent_again_without_resending_the_events(stack: Stack) -> None:
+    arns = [stack.personalize.add_job(f"storm-{i:02d}", "IN PROGRESS") for i in range(25)]
+    stack.invoke()
+    people = people_queue(stack)
+    for arn in arns:
+        stack.personalize.set_status(arn, "ACTIVE")
+    original = SNSBackend.publish_batch
+
+    def reject_digest(self: SNSBackend, topic_arn: str, **kwargs: Any) -> Any:
+        if topic_arn == os.environ["PEOPLE_TOPIC_ARN"]:
+            raise InvalidParameterValue("people topic unavailable for the test")
+        return original(self, topic_arn, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(SNSBackend, "publish_batch", reject_digest)
+        with pytest.raises(PublishFailedError, match="25 of 25"):
+            stack.invoke()
+    assert len(stack.notifications()) == 25
+    assert len(stack.bus_events()) == 25
+
+    stack.invoke()
+
+    assert stack.notifications() == []  # the events topic is not sent them twice
+    assert stack.bus_events() == []  # nor the bus
+    (digest,) = list(drain_queue(observer_client("sqs"), people))
+    assert json.loads(str(digest["Message"]))["count"] == 25

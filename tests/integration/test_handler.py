@@ -312,17 +312,24 @@ def test_changes_cost_writes_and_publishes_in_proportion_to_changes(stack: Stack
     for i in range(500):
         stack.personalize.add_job(f"job-{i:03d}", "IN PROGRESS")  # started just now
     stack.invoke()
-    for i in range(25):
+    for i in range(15):
         stack.personalize.set_status(stack.personalize.job_arn(f"job-{i * 20:03d}"), "ACTIVE")
+    for i in range(15, 25):
+        stack.personalize.set_status(stack.personalize.job_arn(f"job-{i * 20:03d}"), "PENDING")
     stack.calls.clear()
 
     summary = stack.invoke()
 
     assert summary["published"] == 25
-    assert stack.calls["sns:PublishBatch"] == 3  # 10 per batch
+    assert summary["storm"] is False
+    # 10 per batch: all 25 in chunks of 10 to the events topic, the 15 that people want
+    # to the people topic, in the same chunks.
+    assert stack.calls["sns:PublishBatch"] == 3 + 2
+    assert stack.calls["eventbridge:PutEvents"] == 3
     assert stack.calls["sns:Publish"] == 0
     # A claim and a record per transition, and the watermark once.
     assert stack.calls["dynamodb:UpdateItem"] == 2 * 25 + 1
+    assert stack.calls["personalize:DescribeBatchSegmentJob"] == 15
     assert stack.calls["dynamodb:PutItem"] == 0
 
 

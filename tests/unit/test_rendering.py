@@ -10,6 +10,7 @@ from poller.rendering import (
     MAX_PUBLISH_BYTES,
     EventContext,
     console_url,
+    digest_entry,
     duration_text,
     event_document,
     message_attributes,
@@ -252,3 +253,33 @@ def test_stuck_subject_and_email() -> None:
     assert "Status:           IN PROGRESS (unchanged)" in email
     assert "Waiting for:      1h 05m 00s" in email
     assert message_attributes(stuck())["eventType"] == "JOB_STUCK"
+
+
+def test_digest_of_many_huge_events_fits_and_says_what_it_left_out() -> None:
+    entries = [
+        publish_entry(
+            Transition(
+                EventType.JOB_FAILED,
+                JobSummary(
+                    arn=f"{ARN}-{i}",
+                    name=f"job-{i}",
+                    status="CREATE FAILED",
+                    failure_reason="x" * 50_000,
+                ),
+                "IN PROGRESS",
+            ),
+            CONTEXT,
+        )
+        for i in range(500)
+    ]
+    digest = digest_entry(entries, CONTEXT)
+    assert digest.size <= MAX_PUBLISH_BYTES
+    assert digest.subject == "500 batch segment job changes: 500 FAILED"
+    body = json.loads(digest.event_json)
+    assert body["eventType"] == "JOB_DIGEST"
+    assert body["count"] == 500
+    assert body["jobs"]
+    assert len(body["jobs"]) + body["truncated"] == 500
+    email = json.loads(digest.message)["email"]
+    assert email.startswith("500 batch segment jobs changed in one poll (500 FAILED).")
+    assert all(v for v in digest.attributes.values())
