@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lambdas/poller infra app.py local tests
+	$(VENV)/bin/mypy lambdas/poller lambdas/slack_forwarder infra app.py local tests
 
 test: lint typecheck
 	$(VENV)/bin/pytest -n auto

@@ -16,6 +16,7 @@ import pytest
 from poller.chat import MAX_DESCRIPTION, MAX_TITLE, clip, escape
 from poller.models import EventType, JobSummary, Transition
 from poller.rendering import EventContext, publish_entry
+from slack_forwarder.blocks import message as slack_message
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 ARN = "arn:aws:personalize:us-east-1:111122223333:batch-segment-job/"
@@ -121,3 +122,16 @@ def test_clip_never_leaves_half_an_escape() -> None:
     clipped = clip(escape("<" * 5000), 100)
     assert len(clipped) <= 100
     assert clipped.split(" … ")[0].endswith("&lt;")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_slack_blocks(case: str) -> None:
+    document = json.loads(publish_entry(CASES[case], CONTEXT).event_json)
+    payload = slack_message(document)
+    assert len(payload["blocks"]) <= 50
+    for block in payload["blocks"]:
+        text = block.get("text", {}).get("text", "")
+        assert len(text) <= (150 if block["type"] == "header" else 3000)
+        assert all(len(f["text"]) <= 2000 for f in block.get("fields", []))
+    assert "<!channel>" not in json.dumps(payload)
+    check(GOLDEN / f"{case}.slack.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,60 @@
+"""Lambda entry point: forwards notifications from the people topic to a Slack webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+
+from slack_forwarder.blocks import message
+from slack_forwarder.webhook import post
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+logger = Logger()
+metrics = Metrics()
+SECRET_ENV = "WEBHOOK_SECRET_NAME"  # noqa: S105 - the variable holding the secret's name
+SECRET_MAX_AGE = 300  # seconds a fetched URL is reused: a rotated secret applies within this
+TIMEOUT_ENV = "WEBHOOK_TIMEOUT_SECONDS"
+
+
+def webhook_url() -> str:
+    """The URL lives in Secrets Manager, never in the environment or the template."""
+    secret = parameters.get_secret(os.environ[SECRET_ENV], max_age=SECRET_MAX_AGE)
+    url = str(secret).strip()
+    if url.startswith("{"):
+        url = str(json.loads(url)["url"])  # also accept {"url": "..."}
+    return url
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
+    """Each SNS record becomes one Slack message. A failure raises, so Lambda retries the
+    invocation and then keeps it in the dead-letter queue: nothing is dropped."""
+    url = webhook_url()
+    sent = 0
+    for record in event.get("Records", []):
+        document = json.loads(record["Sns"]["Message"])
+        attempts = post(
+            url,
+            message(document),
+            timeout=float(os.environ.get(TIMEOUT_ENV, "10")),
+            time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        )
+        sent += 1
+        logger.info(
+            "posted to Slack",
+            extra={
+                "batch_segment_job_arn": document.get("batchSegmentJobArn"),
+                "event_type": document.get("eventType"),
+                "attempts": attempts,
+            },
+        )
+    metrics.add_metric("SlackMessagesPosted", MetricUnit.Count, sent)
+    return {"posted": sent}

@@ -1,0 +1,148 @@
+"""The Slack webhook forwarder against a local HTTP server standing in for Slack, with the
+webhook URL in (moto's) Secrets Manager."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import pytest
+
+from local.lambda_context import LocalLambdaContext
+from slack_forwarder.webhook import WebhookRejectedError, WebhookUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from local.local_aws import LocalAws
+
+SECRET = "personalize-notifier/slack-webhook"
+
+
+class FakeSlack:
+    """Answers each POST with the next scripted (status, headers, delay); records bodies."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, str], float]] = []
+        self.bodies: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                fake.bodies.append(json.loads(body))
+                status, headers, delay = fake.script.pop(0) if fake.script else (200, {}, 0.0)
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(b"ok" if status == 200 else b"invalid_payload")
+
+            def log_message(self, *args: Any) -> None:
+                """Quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/XXXX"
+
+
+@pytest.fixture
+def slack(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+    local_aws.reset()
+    fake = FakeSlack()
+    boto3.session.Session().client("secretsmanager").create_secret(
+        Name=SECRET, SecretString=fake.url
+    )
+    monkeypatch.setenv("WEBHOOK_SECRET_NAME", SECRET)
+    monkeypatch.setenv("WEBHOOK_TIMEOUT_SECONDS", "0.5")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
+    yield fake
+    fake.server.shutdown()
+
+
+EVENT = {
+    "schemaVersion": "1",
+    "eventType": "JOB_FAILED",
+    "batchSegmentJobArn": "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/j",
+    "jobName": "j",
+    "solutionVersionArn": None,
+    "previousStatus": "IN PROGRESS",
+    "status": "CREATE FAILED",
+    "failureReason": "bad <input> & more",
+    "consoleUrl": "https://us-east-1.console.aws.amazon.com/personalize/home?region=us-east-1",
+    "region": "us-east-1",
+}
+
+
+def invoke(*documents: dict[str, Any]) -> dict[str, int]:
+    handler = importlib.import_module("slack_forwarder.handler")
+    handler.parameters.clear_caches()
+    event = {"Records": [{"Sns": {"Message": json.dumps(d)}} for d in documents]}
+    result: dict[str, int] = handler.handler(event, LocalLambdaContext())
+    return result
+
+
+def test_posts_block_kit(slack: FakeSlack) -> None:
+    assert invoke(EVENT) == {"posted": 1}
+    (body,) = slack.bodies
+    assert body["text"] == "FAILED: j (CREATE FAILED)"
+    assert body["blocks"][0]["text"]["text"] == ":x: FAILED: j"
+    assert "bad &lt;input&gt; &amp; more" in json.dumps(body["blocks"])
+
+
+def test_honours_retry_after(slack: FakeSlack) -> None:
+    slack.script = [(429, {"Retry-After": "1"}, 0.0), (200, {}, 0.0)]
+    started = time.monotonic()
+
+    invoke(EVENT)
+
+    assert len(slack.bodies) == 2
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_4xx_is_a_configuration_error(slack: FakeSlack) -> None:
+    slack.script = [(400, {}, 0.0)]
+    with pytest.raises(WebhookRejectedError, match="400"):
+        invoke(EVENT)
+    assert len(slack.bodies) == 1  # not retried: it would fail the same way
+
+
+def test_a_timeout_fails_the_invocation_so_lambda_retries(slack: FakeSlack) -> None:
+    slack.script = [(200, {}, 2.0)]
+    with pytest.raises(WebhookUnavailableError, match="did not answer"):
+        invoke(EVENT)
+
+
+def test_a_5xx_fails_the_invocation_so_lambda_retries(slack: FakeSlack) -> None:
+    slack.script = [(503, {}, 0.0)]
+    with pytest.raises(WebhookUnavailableError, match="503"):
+        invoke(EVENT)
+
+
+def test_a_digest(slack: FakeSlack) -> None:
+    digest = {
+        "schemaVersion": "1",
+        "eventType": "JOB_DIGEST",
+        "count": 3,
+        "counts": {"JOB_FAILED": 3},
+        "jobs": [
+            {
+                "batchSegmentJobArn": f"arn:x/{i}",
+                "jobName": f"j{i}",
+                "previousStatus": None,
+                "status": "CREATE FAILED",
+                "eventType": "JOB_FAILED",
+            }
+            for i in range(3)
+        ],
+        "truncated": 0,
+    }
+    invoke(digest)
+    (body,) = slack.bodies
+    assert body["text"] == "3 batch segment job changes: 3 FAILED"
