@@ -25,6 +25,14 @@ OUTCOME = {
 }
 
 
+def _header(title: str) -> dict[str, Any]:
+    # plain_text: Slack shows it as given (no links, no mentions); emoji renders :x: and co.
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": clip(title, MAX_HEADER), "emoji": True},
+    }
+
+
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
 
@@ -57,7 +65,7 @@ def message(document: dict[str, Any]) -> dict[str, Any]:
         if document.get(key)
     ]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": clip(title, MAX_HEADER)}},
+        _header(title),
         {"type": "section", "fields": fields[:10]},  # Slack allows 10 fields
     ]
     if document.get("failureReason"):
@@ -77,7 +85,8 @@ def message(document: dict[str, Any]) -> dict[str, Any]:
                 ],
             }
         )
-    return {"text": clip(f"{outcome}: {name} ({status})", MAX_SECTION), "blocks": blocks}
+    fallback = escape(f"{outcome}: {name} ({status})")
+    return {"text": clip(fallback, MAX_SECTION), "blocks": blocks}
 
 
 def _digest(document: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +105,7 @@ def _digest(document: dict[str, Any]) -> dict[str, Any]:
     return {
         "text": f"{document['count']} batch segment job changes: {counts}",
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": clip(title, MAX_HEADER)}},
+            _header(title),
             _section(f"*{escape(counts)}*"),
             _section("\n".join(lines)),
         ],
