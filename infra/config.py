@@ -20,6 +20,7 @@ EVENT_TYPES = ("JOB_SUCCEEDED", "JOB_FAILED", "JOB_STUCK", "JOB_STATUS_CHANGED")
 PEOPLE_EVENT_TYPES = ("JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED")
 _SLACK_WORKSPACE = re.compile(r"^[0-9A-Z]{1,255}$")
 _EVENT_BUS = re.compile(r"^[\w.\-/]{1,256}$")
+_SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 _SLACK_CHANNEL = re.compile(r"^[A-Za-z0-9]{1,255}$")
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
@@ -127,6 +128,7 @@ class NotifierConfig:
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
     event_bus_name: str = "default"
+    slack_webhook_secret_name: str | None = None
 
     @property
     def people_event_types(self) -> tuple[str, ...]:
@@ -165,7 +167,11 @@ class NotifierConfig:
         bus = str(get("eventBusName") or "default")
         if not _EVENT_BUS.match(bus):
             raise ConfigError(f"eventBusName: {bus!r} is not an event bus name")
+        webhook_secret = get("slackWebhookSecretName")
+        if webhook_secret is not None and not _SECRET_NAME.match(str(webhook_secret)):
+            raise ConfigError(f"slackWebhookSecretName: {webhook_secret!r} is not a secret name")
         return cls(
+            slack_webhook_secret_name=str(webhook_secret) if webhook_secret else None,
             event_bus_name=bus,
             email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),
             slack_event_types=_event_types("slackEventTypes", get("slackEventTypes")),

@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Stack
 from infra.constructs.alerting import Alerting
 from infra.constructs.channels import Channels
 from infra.constructs.notifier import Notifier
+from infra.constructs.slack_webhook import SlackWebhook
 
 if TYPE_CHECKING:
     from constructs import Construct
@@ -39,12 +40,25 @@ class NotifierStack(Stack):
             topic=self.channels.topic,
             people_topic=self.channels.people_topic,
         )
+        self.slack_webhook = (
+            SlackWebhook(
+                self,
+                "SlackWebhook",
+                config=config,
+                secret_name=config.slack_webhook_secret_name,
+                topic=self.channels.people_topic,
+                event_types=config.slack_event_types,
+            )
+            if config.slack_webhook_secret_name
+            else None
+        )
         self.alerting = Alerting(
             self,
             "Alerting",
             notifier=self.notifier,
             channels=self.channels,
             emails=config.alarm_emails,
+            slack_webhook=self.slack_webhook,
         )
 
         CfnOutput(

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
     from infra.constructs.channels import Channels
     from infra.constructs.notifier import Notifier
+    from infra.constructs.slack_webhook import SlackWebhook
 
 HEARTBEAT_PERIODS = 3
 
@@ -29,6 +30,7 @@ class Alerting(Construct):
         notifier: Notifier,
         channels: Channels,
         emails: Sequence[str],
+        slack_webhook: SlackWebhook | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.topic = channels.encrypted_topic("Alarms", "Personalize job notifier alarms")
@@ -78,6 +80,21 @@ class Alerting(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.BREACHING,
             ),
         }
+        if slack_webhook is not None:
+            self.alarms["SlackErrors"] = self.when_any(
+                slack_webhook.function.metric_errors(period=queue_period, statistic="Sum"),
+                "SlackErrors",
+                "The Slack forwarder failed: a 4xx means the webhook URL in the secret is "
+                "wrong or revoked; timeouts and 5xx are retried.",
+            )
+            self.alarms["SlackUndelivered"] = self.when_any(
+                slack_webhook.dead_letters.metric_approximate_number_of_messages_visible(
+                    period=queue_period, statistic="Maximum"
+                ),
+                "SlackUndelivered",
+                "A notification could not be posted to Slack after retries; it is kept in "
+                "the forwarder's undelivered queue.",
+            )
         for alarm in self.alarms.values():
             alarm.add_alarm_action(actions.SnsAction(self.topic))
 

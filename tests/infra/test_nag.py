@@ -22,6 +22,7 @@ def checked() -> tuple[Annotations, Template]:
             "notifyEmails": "ops@example.com",
             "slackWorkspaceId": "T0123ABCD",
             "slackChannelId": "C0456EFGH",
+            "slackWebhookSecretName": "notifier/slack-webhook",
         }
     )
     stack = NotifierStack(

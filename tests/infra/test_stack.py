@@ -429,3 +429,38 @@ def test_events_go_to_the_configured_bus() -> None:
     assert poller(template)["Environment"]["Variables"]["EVENT_BUS_NAME"] == "ml-pipelines"
     (statement,) = [s for s in role_statements(template) if s["Action"] == "events:PutEvents"]
     assert statement["Resource"]["Fn::Join"][1][-1] == ":event-bus/ml-pipelines"
+
+
+def test_slack_webhook_forwarder() -> None:
+    template = synth({"slackWebhookSecretName": "notifier/slack-webhook"})
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "slack_forwarder.handler.handler"}}
+    )
+    ((function_id, function),) = functions.items()
+    env = function["Properties"]["Environment"]["Variables"]
+    assert env["WEBHOOK_SECRET_NAME"] == "notifier/slack-webhook"
+    assert "hooks.slack.com" not in json.dumps(template.to_json())
+    (subscription,) = [
+        s["Properties"]
+        for s in template.find_resources("AWS::SNS::Subscription").values()
+        if s["Properties"]["Protocol"] == "lambda"
+    ]
+    assert subscription["TopicArn"] == {"Ref": people_topic_id(template)}
+    assert subscription["Endpoint"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert subscription["FilterPolicy"] == {
+        "eventType": ["JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED", "JOB_DIGEST"]
+    }
+    role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    statements = [
+        st
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    secret_reads = [st for st in statements if "secretsmanager:GetSecretValue" in st["Action"]]
+    assert len(secret_reads) == 1
+    resource = json.dumps(secret_reads[0]["Resource"])
+    assert ":secret:notifier/slack-webhook-??????" in resource
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    assert any("SlackErrors" in alarm_id for alarm_id in alarms)
+    assert any("SlackUndelivered" in alarm_id for alarm_id in alarms)
