@@ -9,7 +9,8 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from constructs import Construct
 
-from infra.constructs.notifier import METRICS_NAMESPACE, SERVICE_NAME
+from infra.constructs.notifier import SERVICE_NAME
+from infra.constructs.powertools_function import METRICS_NAMESPACE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

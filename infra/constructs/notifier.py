@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Duration, RemovalPolicy
@@ -10,22 +9,18 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
 from infra.constructs.channels import dead_letter_queue
+from infra.constructs.powertools_function import PowertoolsFunction
 
 if TYPE_CHECKING:
     from aws_cdk import aws_sns as sns
 
     from infra.config import NotifierConfig
 
-LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-POWERTOOLS_ACCOUNT = "017000801446"  # publisher of the public Powertools for AWS Lambda layers
-METRICS_NAMESPACE = "PersonalizeSegmentJobNotifier"
 SERVICE_NAME = "segment-job-notifier"
 
 
@@ -57,57 +52,24 @@ class Notifier(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        self.log_group = logs.LogGroup(
-            self,
-            "PollerLogs",
-            retention=config.log_retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-
         # Keeps what a failed scheduled run was given, for inspection; alarmed when not empty.
         self.dead_letters = dead_letter_queue(
             self, "FailedRuns", "the poller's on-failure destination and the schedule's DLQ"
         )
 
-        self.role = iam.Role(
-            self,
-            "PollerRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description="Lists batch segment jobs, keeps their snapshot, publishes transitions",
-        )
-        # Instead of AWSLambdaBasicExecutionRole: logs only to this function's own log group.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{self.log_group.log_group_arn}"],
-            )
-        )
-
-        powertools = lambda_.LayerVersion.from_layer_version_arn(
-            self,
-            "Powertools",
-            f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python313-arm64:{config.powertools_layer_version}",
-        )
-        self.function = lambda_.Function(
+        poller = PowertoolsFunction(
             self,
             "Poller",
-            runtime=lambda_.Runtime.PYTHON_3_13,
-            architecture=lambda_.Architecture.ARM_64,
+            config=config,
             handler="poller.handler.handler",
-            code=lambda_.Code.from_asset(
-                str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc", "**/requirements.txt"]
-            ),
-            layers=[powertools],
-            role=self.role,
+            service_name=SERVICE_NAME,
+            description="Polls Personalize batch segment jobs and publishes status transitions",
             # From `make bench` (docs/benchmarks.md): about 300 MiB peak at 50,000 jobs with
             # 1% changed; 512 MB leaves room, and Lambda's CPU share grows with it.
             memory_size=512,
             timeout=Duration.seconds(config.timeout_seconds),
             # One run at a time: with the timeout shorter than the period, runs never overlap.
             reserved_concurrent_executions=1,
-            log_group=self.log_group,
-            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             environment={
                 "SNAPSHOT_TABLE_NAME": self.table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
@@ -118,13 +80,9 @@ class Notifier(Construct):
                 "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
                 "SCHEDULE_MINUTES": str(config.schedule_minutes),
                 "EVENT_BUS_NAME": config.event_bus_name,
-                "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
-                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
-                "POWERTOOLS_LOG_LEVEL": config.log_level,
-                "POWERTOOLS_TRACE_DISABLED": str(not config.tracing).lower(),
             },
-            description="Polls Personalize batch segment jobs and publishes status transitions",
         )
+        self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
         # No retry of a failed scheduled run (the next tick is the retry); keep its event.
         self.function.configure_async_invoke(
             retry_attempts=0,
@@ -178,26 +136,6 @@ class Notifier(Construct):
             ],
         )
 
-        NagSuppressions.add_resource_suppressions(
-            self.function,
-            [
-                {
-                    "id": "AwsSolutions-L1",
-                    "reason": "Pinned to python3.13, the runtime the pinned public Powertools "
-                    "layer (AWSLambdaPowertoolsPythonV3-python313) is built for; both move "
-                    "together.",
-                },
-                {
-                    "id": "Serverless-LambdaLatestVersion",
-                    "reason": "Pinned to python3.13 together with its Powertools layer.",
-                },
-                {
-                    "id": "Serverless-LambdaDLQ",
-                    "reason": "Failed asynchronous runs go to the on-failure destination (the "
-                    "FailedRuns queue); a DeadLetterConfig would receive the same event twice.",
-                },
-            ],
-        )
         NagSuppressions.add_resource_suppressions(
             self.role,
             [
