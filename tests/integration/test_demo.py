@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 from local.story import compare
@@ -45,3 +48,39 @@ def test_compare_reports_missing_and_doubled() -> None:
     assert compare([a, b], [a, b]) == []
     assert compare([a, b], [a]) == [f"missing: {b}"]
     assert compare([a], [a, a]) == [f"unexpected or doubled: {a} x1"]
+
+
+def test_demo_serve_keeps_the_endpoints_up_and_says_how_to_reach_them() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local.demo", "--jobs", "10", "--ticks", "1", "--serve"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "Ctrl-C to stop." in line:
+                break
+        out = "".join(lines)
+        endpoint = next(
+            line.split("=", 1)[1].strip()
+            for line in lines
+            if "export AWS_ENDPOINT_URL_PERSONALIZE=" in line
+        )
+        assert "export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:" in out
+        # The emulator still answers while serving.
+        request = urllib.request.Request(
+            endpoint,
+            data=b"{}",
+            headers={"X-Amz-Target": "AmazonPersonalize.ListBatchSegmentJobs"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert len(json.loads(response.read())["batchSegmentJobs"]) == 10
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0

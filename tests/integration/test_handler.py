@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 
+from local.local_aws import drain_queue
 from poller.errors import PublishFailedError
 from tests.integration.conftest import observer_client, reset_handler_caches, ts
 
@@ -391,3 +393,32 @@ def test_every_event_is_also_put_on_the_event_bus(stack: Stack) -> None:
         ("PENDING", "ACTIVE"),
     ]
     assert bus[1]["detail"] == events(stack.notifications())[1]
+
+
+def test_the_documented_rule_starts_on_success_only(stack: Stack) -> None:
+    # The event pattern docs/events.md gives for "start a pipeline when a job is ACTIVE".
+    pattern = {
+        "source": ["custom.personalize.batch-segment-jobs"],
+        "detail-type": ["Batch Segment Job Status Change"],
+        "detail": {"eventType": ["JOB_SUCCEEDED"]},
+    }
+    session = boto3.session.Session()
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName="pipeline-start")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    events_client = session.client("events")
+    events_client.put_rule(Name="segments-ready", EventPattern=json.dumps(pattern))
+    events_client.put_targets(Rule="segments-ready", Targets=[{"Id": "q", "Arn": queue_arn}])
+    stack.invoke()
+    ok = stack.personalize.add_job("ok", "IN PROGRESS")
+    bad = stack.personalize.add_job("bad", "IN PROGRESS")
+    stack.invoke()
+    stack.personalize.set_status(ok, "ACTIVE")
+    stack.personalize.set_status(bad, "CREATE FAILED", failure_reason="x")
+
+    stack.invoke()
+
+    started: list[dict[str, Any]] = [dict(e) for e in drain_queue(sqs, queue_url)]
+    assert [(e["detail"]["jobName"], e["detail"]["status"]) for e in started] == [("ok", "ACTIVE")]

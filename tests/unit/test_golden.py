@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from poller.chat import MAX_DESCRIPTION, MAX_TITLE, clip, escape
+from poller.eventbridge_publisher import EventBridgePublisher
 from poller.models import EventType, JobSummary, Transition
 from poller.rendering import EventContext, publish_entry
 from slack_forwarder.blocks import message as slack_message
@@ -135,3 +136,16 @@ def test_slack_blocks(case: str) -> None:
         assert all(len(f["text"]) <= 2000 for f in block.get("fields", []))
     assert "<!channel>" not in json.dumps(payload)
     check(GOLDEN / f"{case}.slack.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_eventbridge_entry(case: str) -> None:
+    entry = EventBridgePublisher("default", client=object()).entry(  # type: ignore[arg-type]
+        publish_entry(CASES[case], CONTEXT)
+    )
+    assert entry["Source"] == "custom.personalize.batch-segment-jobs"
+    assert entry["DetailType"] == "Batch Segment Job Status Change"
+    shown = {**entry, "Detail": json.loads(entry["Detail"])}
+    check(
+        GOLDEN / f"{case}.eventbridge.json", json.dumps(shown, indent=2, ensure_ascii=False) + "\n"
+    )
