@@ -33,7 +33,6 @@ class PollerSpec:
     table_id: str
     table: dict[str, Any]
     topic_ids: dict[str, str]  # environment variable -> topic logical ID
-    email_endpoints: tuple[str, ...]
     email_filter_policy: dict[str, Any] | None  # of the email subscriptions
     email_topic_id: str | None  # the topic emails subscribe to
 
@@ -109,7 +108,6 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
         if sub["Properties"].get("Protocol") == "email"
         and sub["Properties"].get("TopicArn", {}).get("Ref") in topic_ids.values()
     ]
-    emails = tuple(sub["Endpoint"] for sub in email_subscriptions)
     return PollerSpec(
         handler=function["Handler"],
         environment=environment,
@@ -121,7 +119,6 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
             if key in table_props
         },
         topic_ids=topic_ids,
-        email_endpoints=emails,
         email_filter_policy=email_subscriptions[0].get("FilterPolicy")
         if email_subscriptions
         else None,
