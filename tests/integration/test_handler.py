@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -422,3 +423,31 @@ def test_the_documented_rule_starts_on_success_only(stack: Stack) -> None:
 
     started: list[dict[str, Any]] = [dict(e) for e in drain_queue(sqs, queue_url)]
     assert [(e["detail"]["jobName"], e["detail"]["status"]) for e in started] == [("ok", "ACTIVE")]
+
+
+def test_a_filtered_subscriber_receives_only_what_it_asked_for(stack: Stack) -> None:
+    # An SQS stand-in for an email subscriber, with the stack's default email filter policy.
+    session = boto3.session.Session()
+    sqs = session.client("sqs")
+    queue_url = sqs.create_queue(QueueName="failures-only")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    session.client("sns").subscribe(
+        TopicArn=os.environ["PEOPLE_TOPIC_ARN"],
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"FilterPolicy": json.dumps({"eventType": ["JOB_FAILED", "JOB_DIGEST"]})},
+    )
+    stack.invoke()
+    ok = stack.personalize.add_job("ok", "PENDING")
+    bad = stack.personalize.add_job("bad", "PENDING")
+    stack.invoke()
+    stack.personalize.set_status(ok, "ACTIVE")
+    stack.personalize.set_status(bad, "CREATE FAILED", failure_reason="x")
+
+    stack.invoke()
+
+    got = [json.loads(str(n["Message"])) for n in drain_queue(sqs, queue_url)]
+    assert [(e["jobName"], e["eventType"]) for e in got] == [("bad", "JOB_FAILED")]
+    assert len(stack.notifications()) == 4  # the events topic: everything
