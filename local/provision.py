@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,12 +49,23 @@ def provision(spec: PollerSpec, session: Session) -> LocalResources:
     return LocalResources(table_name, topic_arns, environment)
 
 
-def subscribe_queue(session: Session, topic_arn: str, name: str) -> str:
-    """An SQS queue subscribed to the topic, as a pipeline would; returns its URL."""
+def create_queue(session: Session, name: str) -> tuple[str, str]:
+    """A new SQS queue: its URL and its ARN."""
     sqs: Any = session.client("sqs")
     queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+    queue_arn: str = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    session.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    return queue_url, queue_arn
+
+
+def subscribe_queue(
+    session: Session, topic_arn: str, name: str, filter_policy: dict[str, Any] | None = None
+) -> str:
+    """An SQS queue subscribed to the topic, as a pipeline would; returns its URL."""
+    queue_url, queue_arn = create_queue(session, name)
+    attributes = {"FilterPolicy": json.dumps(filter_policy)} if filter_policy else {}
+    session.client("sns").subscribe(
+        TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn, Attributes=attributes
+    )
     return queue_url

@@ -12,7 +12,7 @@ from botocore.retries.standard import ExponentialBackoff
 
 from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
-from local.provision import provision, subscribe_queue
+from local.provision import create_queue, provision, subscribe_queue
 from local.template import PollerSpec, read_poller, synth
 from poller.eventbridge_publisher import SOURCE
 from poller.snapshot_store import JOB_PARTITION, MARKER_KEY, PARTITION_KEY, SORT_KEY
@@ -122,15 +122,11 @@ def stack(
     reset_handler_caches(spec)
 
 
-def route_bus_to_queue(session: Any, name: str) -> str:
-    """A rule on the default bus for the notifier's events, targeting a new SQS queue."""
-    sqs = session.client("sqs")
-    queue_url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+def route_bus_to_queue(session: Any, name: str, pattern: dict[str, Any] | None = None) -> str:
+    """A rule on the default bus (by default for every notifier event) to a new SQS queue."""
+    queue_url, queue_arn = create_queue(session, name)
     events = session.client("events")
-    events.put_rule(Name=name, EventPattern=json.dumps({"source": [SOURCE]}))
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern or {"source": [SOURCE]}))
     events.put_targets(Rule=name, Targets=[{"Id": name, "Arn": queue_arn}])
     return queue_url
 

@@ -10,8 +10,14 @@ import boto3
 import pytest
 
 from local.local_aws import drain_queue
+from local.provision import subscribe_queue
 from poller.errors import PublishFailedError
-from tests.integration.conftest import observer_client, reset_handler_caches, ts
+from tests.integration.conftest import (
+    observer_client,
+    reset_handler_caches,
+    route_bus_to_queue,
+    ts,
+)
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Stack
@@ -403,15 +409,7 @@ def test_the_documented_rule_starts_on_success_only(stack: Stack) -> None:
         "detail-type": ["Batch Segment Job Status Change"],
         "detail": {"eventType": ["JOB_SUCCEEDED"]},
     }
-    session = boto3.session.Session()
-    sqs = session.client("sqs")
-    queue_url = sqs.create_queue(QueueName="pipeline-start")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    events_client = session.client("events")
-    events_client.put_rule(Name="segments-ready", EventPattern=json.dumps(pattern))
-    events_client.put_targets(Rule="segments-ready", Targets=[{"Id": "q", "Arn": queue_arn}])
+    queue_url = route_bus_to_queue(boto3.session.Session(), "segments-ready", pattern)
     stack.invoke()
     ok = stack.personalize.add_job("ok", "IN PROGRESS")
     bad = stack.personalize.add_job("bad", "IN PROGRESS")
@@ -421,23 +419,19 @@ def test_the_documented_rule_starts_on_success_only(stack: Stack) -> None:
 
     stack.invoke()
 
-    started: list[dict[str, Any]] = [dict(e) for e in drain_queue(sqs, queue_url)]
+    started: list[dict[str, Any]] = [
+        dict(e) for e in drain_queue(observer_client("sqs"), queue_url)
+    ]
     assert [(e["detail"]["jobName"], e["detail"]["status"]) for e in started] == [("ok", "ACTIVE")]
 
 
 def test_a_filtered_subscriber_receives_only_what_it_asked_for(stack: Stack) -> None:
     # An SQS stand-in for an email subscriber, with the stack's default email filter policy.
-    session = boto3.session.Session()
-    sqs = session.client("sqs")
-    queue_url = sqs.create_queue(QueueName="failures-only")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    session.client("sns").subscribe(
-        TopicArn=os.environ["PEOPLE_TOPIC_ARN"],
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"FilterPolicy": json.dumps({"eventType": ["JOB_FAILED", "JOB_DIGEST"]})},
+    queue_url = subscribe_queue(
+        boto3.session.Session(),
+        os.environ["PEOPLE_TOPIC_ARN"],
+        "failures-only",
+        filter_policy={"eventType": ["JOB_FAILED", "JOB_DIGEST"]},
     )
     stack.invoke()
     ok = stack.personalize.add_job("ok", "PENDING")
@@ -448,6 +442,6 @@ def test_a_filtered_subscriber_receives_only_what_it_asked_for(stack: Stack) -> 
 
     stack.invoke()
 
-    got = [json.loads(str(n["Message"])) for n in drain_queue(sqs, queue_url)]
+    got = [json.loads(str(n["Message"])) for n in drain_queue(observer_client("sqs"), queue_url)]
     assert [(e["jobName"], e["eventType"]) for e in got] == [("bad", "JOB_FAILED")]
     assert len(stack.notifications()) == 4  # the events topic: everything
