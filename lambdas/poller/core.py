@@ -1,17 +1,25 @@
-"""The pure heart of the poller: (snapshot, jobs) -> transitions. No I/O here."""
+"""The pure rules of the poller: how a listed job compares with its record. No I/O here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from poller.models import EventType, JobSummary, SnapshotItem, Transition
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
+
+    from poller.models import ScopeState
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 _WAITING = frozenset({"PENDING", "IN PROGRESS"})
+# Where each documented status stands in a job's life. A job only moves forward, so a
+# listing that shows a lower rank than the record is lagging, not news.
+_RANK = {"PENDING": 0, "IN PROGRESS": 1, "ACTIVE": 2, "FAILED": 2}
+TERMINAL_RANK = 2
 
 
 def normalise_status(status: str | None) -> str:
@@ -35,44 +43,109 @@ def classify(status: str | None) -> EventType:
     return EventType.JOB_STATUS_CHANGED
 
 
-def latest_per_job(jobs: Iterable[JobSummary]) -> dict[str, JobSummary]:
-    """Index jobs by ARN, keeping the most recently updated one.
+def rank(status: str | None) -> int | None:
+    """A status's place in a job's life; None for statuses Personalize may add later."""
+    normalised = normalise_status(status)
+    if normalised.endswith("FAILED"):
+        return _RANK["FAILED"]
+    return _RANK.get(normalised)
 
-    A listing that shifts while it is paged can return a job twice. Jobs without an ARN
-    cannot be tracked across polls and are left out; the caller reports them.
+
+def latest_per_job(jobs: Iterable[JobSummary]) -> dict[str, JobSummary]:
+    """Index jobs by ARN, keeping the most recent summary of each.
+
+    A listing that shifts while it is paged can return a job twice; the later update wins,
+    and between equal (or missing) times the later status in a job's life.
+    Jobs without an ARN cannot be tracked across polls and are left out; the caller
+    reports them.
     """
     latest: dict[str, JobSummary] = {}
     for job in jobs:
         if job.arn is None:
             continue
         seen = latest.get(job.arn)
-        if seen is None or (job.last_updated_time or _EPOCH) >= (seen.last_updated_time or _EPOCH):
+        if seen is None or _recency(job) >= _recency(seen):
             latest[job.arn] = job
     return latest
 
 
-def diff(
-    snapshot: Mapping[str, SnapshotItem],
-    jobs: Iterable[JobSummary],
+def _recency(job: JobSummary) -> tuple[datetime, int]:
+    position = rank(job.status)
+    return job.last_updated_time or _EPOCH, -1 if position is None else position
+
+
+class Outcome(StrEnum):
+    """What a poll does with one listed job."""
+
+    ANNOUNCE = "announce"
+    BASELINE = "baseline"  # existed before its scope was watched: recorded silently
+    UNCHANGED = "unchanged"
+    NO_STATUS = "no-status"  # the summary has no status: nothing to compare
+    STALE = "stale"  # older than what is recorded: a lagging listing
+    BACKWARDS = "backwards"  # would move back in the job's life, or off a final status
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    transition: Transition | None = None
+
+
+def decide(
+    job: JobSummary,
+    record: SnapshotItem | None,
+    scope: ScopeState,
     now: datetime,
     stuck_after: timedelta,
-) -> list[Transition]:
-    """Transitions between the recorded snapshot and the jobs listed now.
+) -> Decision:
+    """Compare one listed job (with an ARN) with its record.
 
-    A job missing from the snapshot is new (previous status None); a job whose status
-    differs, compared exactly as the API returned it, has moved. A job still PENDING or
-    IN PROGRESS for longer than `stuck_after` since its last update is stuck, reported
-    once per status. Jobs missing from the listing are not treated as gone.
+    Nothing is announced that the job did not do: a summary without a status, a summary
+    older than the record, a move backwards in the job's life and any move off a final
+    status all change nothing and keep the record.
     """
-    transitions: list[Transition] = []
-    for arn, job in latest_per_job(jobs).items():
-        recorded = snapshot.get(arn)
-        if recorded is None or recorded.status != job.status:
-            previous = recorded.status if recorded is not None else None
-            transitions.append(Transition(classify(job.status), job, previous))
-        elif is_stuck(job, now, stuck_after) and recorded.stuck_status != job.status:
-            transitions.append(Transition(EventType.JOB_STUCK, job, job.status))
-    return transitions
+    if job.status is None:
+        return Decision(Outcome.NO_STATUS)
+    if record is None or record.status is None:
+        if record is None and existed_before_watching(job, scope):
+            return Decision(Outcome.BASELINE)
+        return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, None))
+    if job.status != record.status:
+        return _moved(job, record)
+    if is_stuck(job, now, stuck_after) and record.stuck_status != job.status:
+        return Decision(Outcome.ANNOUNCE, Transition(EventType.JOB_STUCK, job, job.status))
+    return Decision(Outcome.UNCHANGED)
+
+
+def _moved(job: JobSummary, record: SnapshotItem) -> Decision:
+    old, new = rank(record.status), rank(job.status)
+    if old == TERMINAL_RANK:
+        return Decision(Outcome.BACKWARDS)
+    if old is not None and new is not None:
+        if new < old:
+            return Decision(Outcome.BACKWARDS)
+        if new > old:
+            # Forward in the documented order is news whatever the timestamps say: a
+            # recorded time may have been clamped to the poll that saw an odd listing.
+            return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, record.status))
+    if _older(job.last_updated_time, record.last_updated):
+        return Decision(Outcome.STALE)
+    return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, record.status))
+
+
+def _older(listed: datetime | None, recorded: datetime | None) -> bool:
+    return listed is not None and recorded is not None and listed < recorded
+
+
+def existed_before_watching(job: JobSummary, scope: ScopeState) -> bool:
+    """Whether a job without a record belongs to its scope's silent baseline.
+
+    A job created before the scope's baseline began existed when watching began. Without a
+    creation time it counts as existing only while the baseline is still being taken.
+    """
+    if job.creation_time is None:
+        return not scope.baseline_complete
+    return job.creation_time < scope.baseline_started_at
 
 
 def is_stuck(job: JobSummary, now: datetime, stuck_after: timedelta) -> bool:
@@ -83,7 +156,7 @@ def is_stuck(job: JobSummary, now: datetime, stuck_after: timedelta) -> bool:
 
 
 def needs_check(job: JobSummary, watermark: datetime | None, margin: timedelta) -> bool:
-    """Whether a poll between full reconciliations must compare this job with its record.
+    """Whether a poll between full reads must compare this job with its record.
 
     A job last updated before the watermark (less a safety margin for clock skew and
     listing lag) was already seen in its current state by a poll that recorded everything.
@@ -96,15 +169,24 @@ def needs_check(job: JobSummary, watermark: datetime | None, margin: timedelta) 
     return job.last_updated_time >= watermark - margin
 
 
-def latest_update(jobs: Iterable[JobSummary]) -> datetime | None:
-    times = [job.last_updated_time for job in jobs if job.last_updated_time is not None]
-    return max(times, default=None)
+def recorded_time(value: datetime | None, now: datetime) -> datetime | None:
+    """A time as it may be kept: never later than the poll's clock.
 
-
-def reconcile_due(now: datetime, period: timedelta, every: timedelta) -> bool:
-    """True for the first poll of each `every` interval: that poll reads the whole snapshot.
-
-    Stateless, so deciding it costs no write; a missed poll only delays it one interval.
+    A summary dated in the future would otherwise pin the watermark, and make every real
+    later update look older than the record.
     """
-    step = every.total_seconds()
-    return int(now.timestamp() // step) != int((now - period).timestamp() // step)
+    return None if value is None else min(value, now)
+
+
+def latest_update(jobs: Iterable[JobSummary], now: datetime) -> datetime | None:
+    times = [job.last_updated_time for job in jobs if job.last_updated_time is not None]
+    return recorded_time(max(times, default=None), now)
+
+
+def full_read_due(state: ScopeState, now: datetime, every: timedelta) -> bool:
+    """A scope reads every record when its last full read is `every` old (or never was).
+
+    Kept as state in the scope's marker, so a late or missed tick cannot skip it.
+    """
+    last = state.last_full_read_at
+    return last is None or now - last >= every or last > now

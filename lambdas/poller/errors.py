@@ -19,6 +19,10 @@ class SnapshotError(PollerError):
     """The snapshot table could not be read or written."""
 
 
+class ClaimLostError(SnapshotError):
+    """Another poll holds or has recorded this job since this poll read the snapshot."""
+
+
 class PublishFailedError(PollerError):
     """Some transitions could not be published; their snapshot was left for the next run."""
 
@@ -27,5 +31,3 @@ class PublishFailedError(PollerError):
             f"{failed} of {total} transitions could not be published; they stay unrecorded "
             "and the next poll publishes them again"
         )
-        self.failed = failed
-        self.total = total

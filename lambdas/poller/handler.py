@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -12,12 +12,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.functions import strtobool
 
-from poller.core import reconcile_due
 from poller.errors import PublishFailedError, SnapshotError
-from poller.personalize_source import JobSource
+from poller.personalize_source import PersonalizeJobSource
 from poller.poll import Channels, PollRun, poll
 from poller.settings import Settings
-from poller.snapshot_store import SnapshotStore
+from poller.snapshot_store import DynamoSnapshotStore
 from poller.wiring import channels
 
 if TYPE_CHECKING:
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 
 logger = Logger()
 metrics = Metrics()
-# Between these, a poll reads only the records of jobs updated near the watermark.
-RECONCILE_EVERY = timedelta(hours=1)
 
 
 def traced(function: Handler) -> Handler:
@@ -48,14 +45,10 @@ def settings() -> Settings:
 
 
 @cache
-def adapters() -> tuple[JobSource, SnapshotStore, Channels]:
+def adapters() -> tuple[PersonalizeJobSource, DynamoSnapshotStore, Channels]:
     # Built once per container so clients and connections are reused across invocations.
     config = settings()
-    return (
-        JobSource(config.solution_version_arns),
-        SnapshotStore(config.table_name),
-        channels(config),
-    )
+    return PersonalizeJobSource(), DynamoSnapshotStore(config.table_name), channels(config)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -69,14 +62,14 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """
     started = time.monotonic()
     config = settings()
-    now = datetime.now(UTC)
     run = PollRun(
         region=config.region,
-        now=now,
+        now=datetime.now(UTC),
         run_id=context.aws_request_id,
         stuck_after=config.stuck_after,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
-        full_reconcile=reconcile_due(now, config.schedule_period, RECONCILE_EVERY),
+        clock=time.time,
+        scopes=config.scopes,
         storm_threshold=config.storm_threshold,
     )
     result = poll(*adapters(), run)
@@ -91,6 +84,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         ("PublishFailures", result.publish_failures),
         ("RecordFailures", result.record_failures),
         ("TransitionsDeferred", result.deferred),
+        ("EnrichmentDropped", result.enrichment_dropped),
+        ("SummariesSkipped", sum(result.skipped.values())),
+        ("ListingIncomplete", int(not result.listing_complete)),
+        ("BaselinePolls", result.baseline_polls),
     ):
         metrics.add_metric(name, MetricUnit.Count, value)
     metrics.add_metric("PollDuration", MetricUnit.Milliseconds, (time.monotonic() - started) * 1000)
@@ -98,7 +95,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "firstRun": result.first_run,
         "jobsSeen": result.jobs_seen,
         "pages": result.pages,
-        "fullReconcile": run.full_reconcile,
+        "fullReconcile": result.full_read,
         "jobsChecked": result.jobs_checked,
         "listingComplete": result.listing_complete,
         "transitions": len(result.transitions),
@@ -107,17 +104,22 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         "recordFailures": result.record_failures,
         "claimsLost": result.claims_lost,
         "deferred": result.deferred,
+        "enrichmentDropped": result.enrichment_dropped,
+        "skipped": {outcome.value: count for outcome, count in result.skipped.items()},
+        "baselinePolls": result.baseline_polls,
         "storm": result.storm,
     }
     logger.info("poll finished", extra=summary)
-    # Fail the invocation so the Errors metric and its alarm see it; the heartbeat counts
-    # only polls that left nothing behind.
+    # Fail the invocation so the Errors metric and its alarm see it.
     if result.publish_failures:
         raise PublishFailedError(result.publish_failures, len(result.transitions))
     if result.record_failures:
         raise SnapshotError(
-            f"{result.record_failures} published transitions could not be recorded; "
-            "they are sent again once their claim lapses"
+            f"{result.record_failures} transitions could not be claimed or recorded; "
+            "they are sent by a later poll"
         )
-    metrics.add_metric("PollSucceeded", MetricUnit.Count, 1)
+    # The heartbeat counts only polls that finished their work: everything listed,
+    # nothing deferred, nothing lost to another poll.
+    if result.clean:
+        metrics.add_metric("PollSucceeded", MetricUnit.Count, 1)
     return summary

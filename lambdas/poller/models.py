@@ -1,4 +1,4 @@
-"""The three shapes the poller works with: a job as listed, its snapshot, and the event."""
+"""The shapes the poller works with: a job as listed, its record, a scope, and the event."""
 
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ class JobSummary:
 @dataclass(frozen=True, slots=True)
 class SnapshotItem:
     """What the snapshot table remembers of a job: the status last published (or baselined),
-    and the status it was last reported stuck in."""
+    when the job was last updated as of that status (never later than the poll that saw
+    it), and the status it was last reported stuck in."""
 
     arn: str
     status: str | None
@@ -52,6 +53,7 @@ class SnapshotItem:
     # so a retry after a partial failure sends only what is missing.
     delivered_for: str | None = None
     delivered: frozenset[str] = frozenset()
+    last_updated: datetime | None = None
 
     def delivered_to(self, transition: Transition) -> frozenset[str]:
         return self.delivered if self.delivered_for == transition.key else frozenset()
@@ -72,3 +74,29 @@ class Transition:
     def key(self) -> str:
         """Identifies this announcement of this job: its type and the status it announces."""
         return f"{self.event_type.value}:{self.job.status}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What one listing covers: every job, or the jobs of one solution version.
+
+    Each scope has its own baseline, so widening the watch list announces nothing old.
+    """
+
+    solution_version_arn: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.solution_version_arn or "*"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeState:
+    """Where a scope's polling stands, kept in its marker item."""
+
+    baseline_started_at: datetime  # jobs created before this existed when watching began
+    baseline_complete: bool = False
+    baseline_polls: int = 0  # runs the unfinished baseline has taken so far
+    checkpoint: str | None = None  # ListBatchSegmentJobs nextToken where a listing stopped
+    watermark: datetime | None = None  # latest update a clean full pass saw, never past its poll
+    last_full_read_at: datetime | None = None

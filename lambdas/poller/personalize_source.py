@@ -1,8 +1,8 @@
-"""JobSource: every batch segment job, from ListBatchSegmentJobs."""
+"""PersonalizeJobSource: a scope's batch segment jobs, from ListBatchSegmentJobs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +13,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from poller.aws import RETRY_CONFIG
 from poller.errors import JobListingError
 from poller.models import JobSummary
+from poller.ports import Listing
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from mypy_boto3_personalize import PersonalizeClient
     from mypy_boto3_personalize.type_defs import (
@@ -23,17 +24,12 @@ if TYPE_CHECKING:
         BatchSegmentJobTypeDef,
     )
 
+    from poller.models import Scope
+
 logger = Logger(child=True)
 
 PAGE_SIZE = 100  # the API's maximum
 EXPIRED_LISTING_ERROR = "InvalidNextTokenException"
-
-
-@dataclass(frozen=True, slots=True)
-class Listing:
-    jobs: list[JobSummary]
-    pages: int
-    complete: bool  # False when the listing stopped early to meet the deadline
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -42,15 +38,23 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
+def clean_text(value: object) -> str | None:
+    """Text as it can be sent anywhere: lone surrogates and other invalid Unicode become
+    U+FFFD, so one hostile field cannot break rendering or publishing."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def to_job_summary(item: BatchSegmentJobSummaryTypeDef | dict[str, Any]) -> JobSummary:
     return JobSummary(
-        arn=item.get("batchSegmentJobArn"),
-        name=item.get("jobName"),
-        status=item.get("status"),
+        arn=clean_text(item.get("batchSegmentJobArn")),
+        name=clean_text(item.get("jobName")),
+        status=clean_text(item.get("status")),
         creation_time=_utc(item.get("creationDateTime")),
         last_updated_time=_utc(item.get("lastUpdatedDateTime")),
-        failure_reason=item.get("failureReason"),
-        solution_version_arn=item.get("solutionVersionArn"),
+        failure_reason=clean_text(item.get("failureReason")),
+        solution_version_arn=clean_text(item.get("solutionVersionArn")),
     )
 
 
@@ -58,59 +62,45 @@ def with_details(job: JobSummary, details: BatchSegmentJobTypeDef | dict[str, An
     """The job as listed, plus what only DescribeBatchSegmentJob tells."""
     return replace(
         job,
-        failure_reason=details.get("failureReason") or job.failure_reason,
-        input_path=details.get("jobInput", {}).get("s3DataSource", {}).get("path"),
-        output_path=details.get("jobOutput", {}).get("s3DataDestination", {}).get("path"),
-        filter_arn=details.get("filterArn"),
+        failure_reason=clean_text(details.get("failureReason")) or job.failure_reason,
+        input_path=clean_text(details.get("jobInput", {}).get("s3DataSource", {}).get("path")),
+        output_path=clean_text(
+            details.get("jobOutput", {}).get("s3DataDestination", {}).get("path")
+        ),
+        filter_arn=clean_text(details.get("filterArn")),
         num_results=details.get("numResults"),
-        role_arn=details.get("roleArn"),
+        role_arn=clean_text(details.get("roleArn")),
     )
 
 
-def _never() -> bool:
-    return False
+class PersonalizeJobSource:
+    """Lists a scope's jobs page by page, and describes jobs that finished."""
 
-
-class JobSource:
-    """Lists jobs, all pages, optionally only for some solution versions."""
-
-    def __init__(
-        self,
-        solution_version_arns: Sequence[str] = (),
-        client: PersonalizeClient | None = None,
-    ) -> None:
+    def __init__(self, client: PersonalizeClient | None = None) -> None:
         self._client = client or boto3.client("personalize", config=RETRY_CONFIG)
-        self._solution_version_arns = tuple(solution_version_arns)
 
-    def list_jobs(self, should_stop: Callable[[], bool] = _never) -> Listing:
-        """Every job, page by page; an error raises rather than return a partial listing.
+    def list_jobs(
+        self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
+    ) -> Listing:
+        """The scope's jobs from `resume_from` (or the first page); errors raise.
 
-        `should_stop` is asked before each further page: a listing cut short for time is
-        returned with complete=False, and what it holds is still exact.
+        `should_stop` is asked before each further page: a listing cut short for time
+        carries the token to continue from, and what it holds is still exact. A token that
+        has expired (a checkpoint, or one that lapsed mid-listing) restarts the listing
+        from the first page, once.
         """
-        jobs: list[JobSummary] = []
-        pages = 0
-        for scope in self._solution_version_arns or (None,):
-            try:
-                scope_jobs, scope_pages, complete = self._list_scope(scope, should_stop)
-            except ClientError as err:
-                if err.response.get("Error", {}).get("Code") != EXPIRED_LISTING_ERROR:
-                    raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
-                # A token can expire while a long listing is paged: start this scope over, once.
-                logger.warning("nextToken rejected; restarting the listing", extra={"scope": scope})
-                try:
-                    scope_jobs, scope_pages, complete = self._list_scope(scope, should_stop)
-                except (ClientError, BotoCoreError) as retry_err:
-                    raise JobListingError(
-                        f"ListBatchSegmentJobs failed: {retry_err}"
-                    ) from retry_err
-            except BotoCoreError as err:
+        try:
+            return self._list(scope, resume_from, should_stop)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") != EXPIRED_LISTING_ERROR:
                 raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
-            jobs += scope_jobs
-            pages += scope_pages
-            if not complete:
-                return Listing(jobs, pages, complete=False)
-        return Listing(jobs, pages, complete=True)
+            logger.warning("nextToken rejected; restarting the listing", extra={"scope": scope.key})
+        except BotoCoreError as err:
+            raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
+        try:
+            return self._list(scope, None, should_stop)
+        except (ClientError, BotoCoreError) as err:
+            raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
 
     def describe(self, job: JobSummary) -> JobSummary:
         """The job with its details; as listed if DescribeBatchSegmentJob fails."""
@@ -126,17 +116,25 @@ class JobSource:
             return job
         return with_details(job, details.get("batchSegmentJob", {}))
 
-    def _list_scope(
-        self, solution_version_arn: str | None, should_stop: Callable[[], bool]
-    ) -> tuple[list[JobSummary], int, bool]:
-        kwargs: dict[str, Any] = {"PaginationConfig": {"PageSize": PAGE_SIZE}}
-        if solution_version_arn:
-            kwargs["solutionVersionArn"] = solution_version_arn
+    def _list(
+        self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
+    ) -> Listing:
+        # Called page by page rather than through a paginator: a paginator's StartingToken
+        # is its own encoding, and a checkpoint is the service's nextToken as it came.
+        request: dict[str, Any] = {"maxResults": PAGE_SIZE}
+        if scope.solution_version_arn:
+            request["solutionVersionArn"] = scope.solution_version_arn
+        token = resume_from
         jobs: list[JobSummary] = []
         pages = 0
-        for page in self._client.get_paginator("list_batch_segment_jobs").paginate(**kwargs):
+        while True:
+            if token:
+                request["nextToken"] = token
+            page = self._client.list_batch_segment_jobs(**request)
             pages += 1
             jobs += [to_job_summary(item) for item in page.get("batchSegmentJobs", [])]
-            if page.get("nextToken") and should_stop():
-                return jobs, pages, False
-        return jobs, pages, True
+            token = page.get("nextToken")
+            if not token:
+                return Listing(jobs, pages, resumed=resume_from is not None)
+            if should_stop():
+                return Listing(jobs, pages, next_token=token, resumed=resume_from is not None)

@@ -1,33 +1,45 @@
-"""One poll: list jobs, diff against the snapshot, then per transition claim, publish, record."""
+"""One poll: list each scope, plan, then deliver each transition (claim, publish, record)
+within the run's time, and note where each scope stands."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from poller.core import diff, latest_per_job, latest_update, needs_check
-from poller.errors import SnapshotError
-from poller.models import EventType
+from poller.budget import Budget
+from poller.core import full_read_due, latest_per_job, latest_update, needs_check
+from poller.errors import ClaimLostError, SnapshotError
+from poller.models import EventType, Scope, ScopeState
+from poller.plan import chunks, delivery_order, is_storm, plan_scope
 from poller.rendering import EventContext, digest_entry, publish_entry
-from poller.snapshot_store import ClaimLostError
-from poller.sns_publisher import BATCH_MAX_ENTRIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from datetime import datetime
 
-    from poller.models import SnapshotItem, Transition
-    from poller.personalize_source import JobSource
+    from poller.core import Outcome
+    from poller.models import JobSummary, SnapshotItem, Transition
+    from poller.ports import JobSource, Listing, Publisher, SnapshotStore
     from poller.rendering import PublishEntry
-    from poller.snapshot_store import SnapshotStore
 
+logger = Logger(child=True)
 
-class Publisher(Protocol):
-    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]: ...
+FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
+# A claim outlives the deadline of the run that took it by this much, then lapses so a
+# later run can take over from a run that died.
+CLAIM_MARGIN_SECONDS = 60.0
+WATERMARK_MARGIN = timedelta(minutes=15)
+FULL_READ_EVERY = timedelta(hours=1)
+LISTING_SHARE = 0.6  # listing stops once it has used this share of the run's time
+CHUNK = 10  # transitions delivered together: one PublishBatch per channel
+BASELINE_CHUNK = 25  # one BatchWriteItem
+LOAD_ALL_ABOVE = 500  # more records to read than this: one paged Query beats BatchGetItem
+DEFAULT_STORM_THRESHOLD = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +71,6 @@ class DigestPublisher:
 
 Channels = Sequence[Channel]
 
-logger = Logger(child=True)
-FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
-CLAIM_MARGIN_SECONDS = 60.0
-WATERMARK_MARGIN = timedelta(minutes=15)
-
 
 @dataclass(frozen=True, slots=True)
 class PollRun:
@@ -74,17 +81,16 @@ class PollRun:
     run_id: str
     stuck_after: timedelta
     time_left: Callable[[], float]  # seconds before the run must have stopped
-    full_reconcile: bool = True  # read every record, not only jobs updated near the watermark
-    storm_threshold: int = 20  # more people-facing transitions than this: one digest
+    clock: Callable[[], float]  # epoch seconds now, for claims taken during the run
+    scopes: tuple[Scope, ...] = (Scope(),)
+    storm_threshold: int = DEFAULT_STORM_THRESHOLD
     safety_margin: float = 10.0
-
-    def out_of_time(self) -> bool:
-        return self.time_left() < self.safety_margin
 
 
 @dataclass(slots=True)
 class PollResult:
-    first_run: bool = False
+    first_run: bool = False  # some scope was still taking its silent baseline
+    baseline_polls: int = 0  # runs the longest unfinished baseline has taken, this one included
     jobs_seen: int = 0
     jobs_without_arn: int = 0
     pages: int = 0
@@ -95,12 +101,15 @@ class PollResult:
     record_failures: int = 0
     claims_lost: int = 0
     deferred: int = 0
+    enrichment_dropped: int = 0
     storm: bool = False
-    jobs_checked: int = 0  # jobs compared with their record (all of them on a full read)
+    jobs_checked: int = 0  # jobs compared with their record
+    full_read: bool = False
+    skipped: Counter[Outcome] = field(default_factory=Counter)
 
     @property
     def clean(self) -> bool:
-        """Everything seen was announced and recorded: the watermark may move past it."""
+        """Everything seen was announced and recorded: the poll finished its work."""
         return self.listing_complete and not (
             self.publish_failures or self.record_failures or self.claims_lost or self.deferred
         )
@@ -110,177 +119,341 @@ class PollResult:
         return sum(1 for t in self.transitions if t.event_type is EventType.JOB_STUCK)
 
 
+@dataclass(slots=True)
+class _ScopeScan:
+    scope: Scope
+    state: ScopeState
+    listing: Listing | None = None  # None: no time was left to list this scope
+    latest: dict[str, JobSummary] = field(default_factory=dict)
+    full_read: bool = False
+    baseline_written: bool = True
+
+
 def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollRun) -> PollResult:
     """Run one poll and report what happened; the caller fails the run on failures.
 
     Publishing comes before recording, so a failed publish leaves the job as it was and
-    the next poll sends it again: nothing is lost, and a duplicate is only possible after
-    a failure. Claiming first means an overlapping poll cannot send the same transition.
+    the next poll sends it again: nothing is lost, and a duplicate is only possible when a
+    record fails after a publish. Claiming first means an overlapping poll cannot send the
+    same transition. Every phase asks the budget before it spends time.
     """
-    listing = source.list_jobs(should_stop=run.out_of_time)
-    latest = latest_per_job(listing.jobs)
-    result = PollResult(
-        jobs_seen=len(latest),
-        jobs_without_arn=sum(1 for job in listing.jobs if job.arn is None),
-        pages=listing.pages,
-        listing_complete=listing.complete,
-    )
-    if result.jobs_without_arn:
-        logger.warning(
-            "job summaries without an ARN cannot be tracked",
-            extra={"count": result.jobs_without_arn},
-        )
-    if not listing.complete:
-        logger.warning("listing stopped early for the deadline", extra={"pages": listing.pages})
+    return _Poll(source, store, channels, run).execute()
 
-    marker = store.load_marker()
-    if marker is None:
-        store.record_baseline(
-            latest.values(),
-            run.now,
-            complete=listing.complete,
-            watermark=latest_update(latest.values()),
-        )
-        result.first_run = True
-        logger.info(
-            "first run: recorded existing jobs without notifying", extra={"jobs": len(latest)}
-        )
+
+class _RecordReader:
+    """Reads records for a run: the whole table at most once, else only what is asked."""
+
+    def __init__(self, store: SnapshotStore) -> None:
+        self._store = store
+        self._all: dict[str, SnapshotItem] | None = None
+        self.loaded: dict[str, SnapshotItem] = {}
+
+    def read(self, arns: Sequence[str], everything: bool) -> dict[str, SnapshotItem]:
+        if self._all is None and (everything or len(arns) > LOAD_ALL_ABOVE):
+            self._all = self._store.load_all()
+        if self._all is not None:
+            found = {arn: self._all[arn] for arn in arns if arn in self._all}
+        else:
+            found = self._store.load(arns) if arns else {}
+        self.loaded.update(found)
+        return found
+
+
+@dataclass(slots=True)
+class _Claimed:
+    transition: Transition
+    entry: PublishEntry
+    delivered: frozenset[str]  # channels that had it from an earlier, partly failed poll
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class _Poll:
+    def __init__(
+        self, source: JobSource, store: SnapshotStore, channels: Channels, run: PollRun
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.channels = channels
+        self.run = run
+        self.budget = Budget(run.time_left, run.safety_margin)
+        self.result = PollResult()
+        self.records = _RecordReader(store)
+        self.context = EventContext(region=run.region, detected_at=run.now)
+        self.listing_reserve = 0.0
+
+    def execute(self) -> PollResult:
+        run, result = self.run, self.result
+        states = self.store.load_scopes(run.scopes)
+        # Listing leaves the rest of the run for baseline writes and deliveries.
+        self.listing_reserve = self.budget.remaining() * (1 - LISTING_SHARE)
+        scans = []
+        for scope in run.scopes:
+            scan = _ScopeScan(scope, states.get(scope) or ScopeState(baseline_started_at=run.now))
+            scans.append(scan)
+            result.first_run |= not scan.state.baseline_complete
+            if self.out_of_listing_time():
+                result.listing_complete = False
+                continue
+            self.scan(scan)
+        if not result.listing_complete:
+            logger.warning("listing stopped early for the deadline", extra={"pages": result.pages})
+        self.deliver(delivery_order(result.transitions))
+        for scan in scans:
+            state = _next_state(scan, run, result)
+            if not state.baseline_complete:
+                result.baseline_polls = max(result.baseline_polls, state.baseline_polls)
+            if state != scan.state:
+                self.store.save_scope(scan.scope, state)
         return result
 
-    if run.full_reconcile or marker.watermark is None:
-        checked = latest
-        snapshot = store.load()
-    else:
-        checked = {
-            arn: job
-            for arn, job in latest.items()
-            if needs_check(job, marker.watermark, WATERMARK_MARGIN)
-        }
-        snapshot = store.load(checked.keys()) if checked else {}
-    result.jobs_checked = len(checked)
-    result.transitions = [
-        # Details only for jobs that finished, so Describe calls grow with changes, not jobs.
-        replace(t, job=source.describe(t.job)) if t.event_type in FINISHED else t
-        for t in diff(snapshot, checked.values(), run.now, run.stuck_after)
-    ]
-    context = EventContext(region=run.region, detected_at=run.now)
-    # A claim outlives this run by a margin, then lapses so a later run can take over.
-    lease_seconds = run.time_left() + CLAIM_MARGIN_SECONDS
-    chunk = BATCH_MAX_ENTRIES
-    digesting = [c for c in channels if c.digest_in_storm]
-    for channel in digesting:
-        if sum(1 for t in result.transitions if channel.wants(t)) > run.storm_threshold:
-            # A storm: one digest for people, so everything is announced in one round.
-            result.storm = True
-            chunk = max(len(result.transitions), 1)
-            channels = [
-                replace(c, publisher=DigestPublisher(c.publisher, context)) if c is channel else c
-                for c in channels
-            ]
+    def out_of_listing_time(self) -> bool:
+        return not self.budget.allows(self.listing_reserve + self.budget.cost("list"))
+
+    # --- listing and planning ------------------------------------------------------------
+    def scan(self, scan: _ScopeScan) -> None:
+        """List one scope, read the records it needs, plan it and write its silent baseline."""
+        run, result, state = self.run, self.result, scan.state
+        listing = self.source.list_jobs(scan.scope, state.checkpoint, self.out_of_listing_time)
+        scan.listing = listing
+        result.pages += listing.pages
+        result.listing_complete &= listing.complete
+        without_arn = sum(1 for job in listing.jobs if job.arn is None)
+        if without_arn:
             logger.warning(
-                "storm: people get one digest", extra={"transitions": len(result.transitions)}
+                "job summaries without an ARN cannot be tracked", extra={"count": without_arn}
             )
-    for start in range(0, len(result.transitions), chunk):
-        if run.out_of_time():
-            result.deferred = len(result.transitions) - start
-            logger.warning(
-                "deadline near: leaving transitions for the next run",
-                extra={"deferred": result.deferred},
-            )
-            break
-        _announce(
-            result.transitions[start : start + chunk],
-            store=store,
-            channels=channels,
-            snapshot=snapshot,
-            run=run,
-            lease_seconds=lease_seconds,
-            context=context,
-            result=result,
-        )
-    watermark = latest_update(latest.values())
-    if result.clean and watermark and (marker.watermark is None or watermark > marker.watermark):
-        store.advance_watermark(watermark)
-    return result
+        result.jobs_without_arn += without_arn
+        scan.latest = latest_per_job(listing.jobs)
+        result.jobs_seen += len(scan.latest)
 
-
-def _announce(
-    transitions: list[Transition],
-    *,
-    store: SnapshotStore,
-    channels: Channels,
-    snapshot: Mapping[str, SnapshotItem],
-    run: PollRun,
-    lease_seconds: float,
-    context: EventContext,
-    result: PollResult,
-) -> None:
-    claimed: list[Transition] = []
-    for transition in transitions:
-        try:
-            store.claim(transition, run.run_id, run.now.timestamp(), lease_seconds)
-            claimed.append(transition)
-        except ClaimLostError:
-            result.claims_lost += 1
-            logger.warning(
-                "another poll is announcing this job; skipped", extra=_job_log(transition)
-            )
-
-    entries = [publish_entry(t, context) for t in claimed]
-    already = [_delivered(snapshot, t) for t in claimed]
-    errors: dict[int, dict[str, str]] = {}
-    for channel in channels:
-        # A channel that got this announcement on an earlier, partly failed poll is skipped.
-        todo = [
-            i
-            for i, transition in enumerate(claimed)
-            if channel.wants(transition) and channel.name not in already[i]
-        ]
-        for position, error in channel.publisher.publish([entries[i] for i in todo]).items():
-            errors.setdefault(todo[position], {})[channel.name] = error
-
-    for index, transition in enumerate(claimed):
-        if index in errors:
-            result.publish_failures += 1
-            logger.error(
-                "delivery failed; the next poll sends it again where it is missing",
-                extra={**_job_log(transition), "errors": errors[index]},
-            )
-            delivered = already[index] | {
-                c.name for c in channels if c.wants(transition) and c.name not in errors[index]
+        # Between full reads, a poll compares only jobs updated near the watermark. A scope
+        # still taking its baseline, or continuing a listing, compares everything it lists.
+        steady = state.baseline_complete and not listing.resumed and state.watermark is not None
+        scan.full_read = full_read_due(state, run.now, FULL_READ_EVERY)
+        checked = scan.latest
+        if steady and not scan.full_read:
+            checked = {
+                arn: job
+                for arn, job in scan.latest.items()
+                if needs_check(job, state.watermark, WATERMARK_MARGIN)
             }
-            _release(store, transition, run.run_id, frozenset(delivered))
-            continue
-        result.published += 1
-        logger.info("published", extra=_job_log(transition))
+        result.jobs_checked += len(checked)
+        result.full_read |= scan.full_read
+        records = self.records.read(list(checked), everything=scan.full_read)
+        plan = plan_scope(checked.values(), records, state, run.now, run.stuck_after)
+        for outcome, count in plan.skipped.items():
+            logger.warning(
+                "listed summaries that change nothing",
+                extra={"kind": outcome.value, "count": count},
+            )
+        result.skipped.update(plan.skipped)
+        result.transitions += plan.transitions
+        scan.baseline_written = self.write_baseline(plan.baseline)
+
+    def write_baseline(self, items: Sequence[SnapshotItem]) -> bool:
+        """Record jobs that existed before watching began, silently; False if out of time."""
+        budget = self.budget
+        for start in range(0, len(items), BASELINE_CHUNK):
+            if not budget.allows(budget.cost("write-batch")):
+                logger.warning(
+                    "deadline near: the baseline continues next run",
+                    extra={"recorded": start, "left": len(items) - start},
+                )
+                return False
+            with budget.measure("write-batch"):
+                self.store.write_baseline(items[start : start + BASELINE_CHUNK], self.run.now)
+        if items:
+            logger.info("recorded existing jobs without notifying", extra={"jobs": len(items)})
+        return True
+
+    # --- delivery ------------------------------------------------------------------------
+    def deliver(self, transitions: list[Transition]) -> None:
+        """Deliver in chunks, each only if its cost still fits before the deadline.
+
+        In a storm, people's channel gets one digest at the end, so the storm's claims are
+        held until then, and each chunk leaves time for recording all of them.
+        """
+        budget, result = self.budget, self.result
+        digesting = [
+            c
+            for c in self.channels
+            if c.digest_in_storm and is_storm(transitions, c.wants, self.run.storm_threshold)
+        ]
+        if digesting:
+            result.storm = True
+            logger.warning("storm: people get one digest", extra={"transitions": len(transitions)})
+        per_event = [c for c in self.channels if c not in digesting]
+        held: list[_Claimed] = []
+        batches = chunks(transitions, CHUNK)
+        for index, chunk in enumerate(batches):
+            cost = budget.cost("write", 2 * len(chunk)) + budget.cost("publish", len(per_event))
+            # Held claims still need a digest and a record each before the deadline.
+            finish = budget.cost("write", len(held)) + (budget.cost("publish") if held else 0)
+            if not budget.allows(cost + finish):
+                result.deferred = sum(len(rest) for rest in batches[index:])
+                logger.warning(
+                    "deadline near: leaving transitions for the next run",
+                    extra={"deferred": result.deferred},
+                )
+                break
+            later = cost * (len(batches) - index - 1)
+            claimed = self.claim(self.render(self.enrich(chunk, reserve=cost + finish + later)))
+            self.publish(claimed, per_event)
+            if digesting:
+                held += claimed
+            else:
+                self.settle(claimed)
+        if held:
+            self.publish(
+                held,
+                [
+                    replace(c, publisher=DigestPublisher(c.publisher, self.context))
+                    for c in digesting
+                ],
+            )
+            self.settle(held)
+
+    def enrich(self, chunk: Sequence[Transition], reserve: float) -> list[Transition]:
+        """Details for jobs that finished, while they fit: enrichment is dropped, never
+        delivery."""
+        budget = self.budget
+        enriched = []
+        for transition in chunk:
+            if transition.event_type not in FINISHED:
+                enriched.append(transition)
+            elif budget.allows(reserve + budget.cost("describe")):
+                with budget.measure("describe"):
+                    enriched.append(replace(transition, job=self.source.describe(transition.job)))
+            else:
+                self.result.enrichment_dropped += 1
+                enriched.append(transition)
+        return enriched
+
+    def render(self, chunk: Sequence[Transition]) -> list[tuple[Transition, PublishEntry]]:
+        """Render before claiming: a job that cannot be rendered is left unclaimed, alone."""
+        rendered = []
+        for transition in chunk:
+            try:
+                rendered.append((transition, publish_entry(transition, self.context)))
+            except (ValueError, TypeError):
+                self.result.publish_failures += 1
+                logger.exception(
+                    "could not render; left for the next poll", extra=_job_log(transition)
+                )
+        return rendered
+
+    def claim(self, rendered: Sequence[tuple[Transition, PublishEntry]]) -> list[_Claimed]:
+        run, result = self.run, self.result
+        claimed = []
+        for transition, entry in rendered:
+            now = run.clock()
+            # The lease is this run's deadline as it stands now, plus a margin.
+            expires_at = now + run.time_left() + CLAIM_MARGIN_SECONDS
+            try:
+                with self.budget.measure("write"):
+                    self.store.claim(transition, run.run_id, now, expires_at)
+            except ClaimLostError:
+                result.claims_lost += 1
+                logger.warning(
+                    "another poll is announcing this job; skipped", extra=_job_log(transition)
+                )
+                continue
+            except SnapshotError:
+                result.record_failures += 1
+                logger.exception(
+                    "could not claim; left for the next poll", extra=_job_log(transition)
+                )
+                continue
+            recorded = self.records.loaded.get(transition.job.arn or "")
+            delivered = recorded.delivered_to(transition) if recorded else frozenset()
+            claimed.append(_Claimed(transition, entry, delivered))
+        return claimed
+
+    def publish(self, claimed: Sequence[_Claimed], channels: Channels) -> None:
+        for channel in channels:
+            # A channel that got this announcement on an earlier, partly failed poll is
+            # skipped.
+            todo = [
+                item
+                for item in claimed
+                if channel.wants(item.transition) and channel.name not in item.delivered
+            ]
+            if not todo:
+                continue
+            with self.budget.measure("publish"):
+                failed = channel.publisher.publish([item.entry for item in todo])
+            for position, error in failed.items():
+                todo[position].errors[channel.name] = error
+
+    def settle(self, claimed: Sequence[_Claimed]) -> None:
+        """Record what every channel got; release what some channel did not, for the next
+        poll."""
+        for item in claimed:
+            if item.errors:
+                self.result.publish_failures += 1
+                logger.error(
+                    "delivery failed; the next poll sends it again where it is missing",
+                    extra={**_job_log(item.transition), "errors": item.errors},
+                )
+                self.release(item)
+            else:
+                self.result.published += 1
+                logger.info("published", extra=_job_log(item.transition))
+                self.record(item.transition)
+
+    def record(self, transition: Transition) -> None:
         try:
-            store.record(transition, run.run_id, run.now)
+            with self.budget.measure("write"):
+                self.store.record(transition, self.run.run_id, self.run.now)
         except ClaimLostError:
-            result.claims_lost += 1
+            self.result.claims_lost += 1
             logger.warning(
                 "claim lapsed before recording; another poll took over", extra=_job_log(transition)
             )
         except SnapshotError:
-            result.record_failures += 1
+            self.result.record_failures += 1
             logger.exception(
                 "published but not recorded; sent again once the claim lapses",
                 extra=_job_log(transition),
             )
 
+    def release(self, item: _Claimed) -> None:
+        transition = item.transition
+        delivered = item.delivered | {
+            c.name for c in self.channels if c.wants(transition) and c.name not in item.errors
+        }
+        try:
+            with self.budget.measure("write"):
+                self.store.release(transition, self.run.run_id, frozenset(delivered))
+        except SnapshotError:
+            # The claim lapses on its own; the job is only delayed by the lease.
+            logger.exception("could not release claim", extra=_job_log(transition))
 
-def _delivered(snapshot: Mapping[str, SnapshotItem], transition: Transition) -> frozenset[str]:
-    recorded = snapshot.get(transition.job.arn or "")
-    return recorded.delivered_to(transition) if recorded else frozenset()
 
-
-def _release(
-    store: SnapshotStore, transition: Transition, run_id: str, delivered: frozenset[str]
-) -> None:
-    try:
-        store.release(transition, run_id, delivered)
-    except SnapshotError:
-        # The claim lapses on its own; the job is only delayed by the lease.
-        logger.exception("could not release claim", extra=_job_log(transition))
+def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeState:
+    state = scan.state
+    in_baseline = not state.baseline_complete
+    polls = state.baseline_polls + 1 if in_baseline else state.baseline_polls
+    listing = scan.listing
+    if listing is None or not scan.baseline_written:
+        # Listed nothing, or could not record all of its baseline: continue from where
+        # this run began, so no job is passed over unrecorded.
+        return replace(state, baseline_polls=polls)
+    next_state = replace(
+        state,
+        baseline_polls=polls,
+        checkpoint=listing.next_token,
+        baseline_complete=state.baseline_complete or listing.complete,
+    )
+    if result.clean and listing.complete and not listing.resumed:
+        watermark = latest_update(scan.latest.values(), run.now)
+        if watermark is not None and (state.watermark is None or watermark > state.watermark):
+            next_state = replace(next_state, watermark=watermark)
+        if scan.full_read:
+            next_state = replace(next_state, last_full_read_at=run.now)
+    if in_baseline and next_state.baseline_complete:
+        logger.info("baseline complete", extra={"scope": scan.scope.key, "polls": polls})
+    return next_state
 
 
 def _job_log(transition: Transition) -> dict[str, str | None]:

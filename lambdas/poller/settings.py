@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from poller.errors import ConfigurationError
-from poller.models import EventType
+from poller.models import EventType, Scope
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -26,8 +26,6 @@ STORM_THRESHOLD_ENV = "STORM_THRESHOLD"
 DEFAULT_PEOPLE_EVENT_TYPES = frozenset(
     {EventType.JOB_FAILED, EventType.JOB_STUCK, EventType.JOB_SUCCEEDED}
 )
-SCHEDULE_ENV = "SCHEDULE_MINUTES"
-DEFAULT_SCHEDULE_MINUTES = 5
 
 _SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
 _TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
@@ -44,7 +42,11 @@ class Settings:
     people_event_types: frozenset[EventType] = DEFAULT_PEOPLE_EVENT_TYPES
     storm_threshold: int = 20
     stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
-    schedule_period: timedelta = timedelta(minutes=DEFAULT_SCHEDULE_MINUTES)
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        """One scope per watched solution version, or one for every job."""
+        return tuple(Scope(arn) for arn in self.solution_version_arns) or (Scope(),)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -71,7 +73,6 @@ class Settings:
             people_event_types=_event_types(env),
             storm_threshold=_count(env, STORM_THRESHOLD_ENV, 20),
             stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
-            schedule_period=_minutes(env, SCHEDULE_ENV, DEFAULT_SCHEDULE_MINUTES),
         )
 
 

@@ -1,10 +1,10 @@
-"""SnapshotStore: what has been announced of each job, in DynamoDB.
+"""DynamoSnapshotStore: what has been announced of each job, and where each scope stands.
 
-Layout: partition "pk" = JOB_PARTITION, sort key "sk" = job ARN, plus a marker item
-(sk = MARKER_KEY) written once the first run has recorded its baseline. The marker holds
-the watermark: the latest lastUpdatedDateTime of a poll that recorded everything it saw.
-A full read is one Query (paged by DynamoDB's 1 MB limit); a partial read fetches only
-the jobs the poll asks for, 100 keys per BatchGetItem. Never one request per job.
+Layout: partition "pk" = JOB_PARTITION; sort key "sk" = the job ARN for a job's record,
+or SCOPE_PREFIX + scope key for a scope's marker (its baseline, listing checkpoint,
+watermark and last full read). A full read is one Query (paged by DynamoDB's 1 MB
+limit); a partial read fetches only the jobs asked for, 100 keys per BatchGetItem. Never
+one request per job.
 
 Each transition is claimed before it is published and recorded after: the claim is a
 conditional write that only one poll can win while the job still holds the status that
@@ -15,287 +15,356 @@ claim expires (its lease) so a poll that dies after claiming cannot block the jo
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from decimal import Decimal
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from poller.aws import RETRY_CONFIG
-from poller.errors import SnapshotError
-from poller.models import EventType, JobSummary, SnapshotItem, Transition
+from poller.core import recorded_time
+from poller.errors import ClaimLostError, SnapshotError
+from poller.models import EventType, Scope, ScopeState, SnapshotItem
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
-        UpdateItemInputTypeDef,
+        KeysAndAttributesTypeDef,
         WriteRequestTypeDef,
     )
+
+    from poller.models import Transition
 
 logger = Logger(child=True)
 
 PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 JOB_PARTITION = "batch-segment-job"
-MARKER_KEY = "#initialized"
+SCOPE_PREFIX = "#scope#"
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 6
+CONDITION_FAILED = "ConditionalCheckFailedException"
 _CLAIM_FREE = "(attribute_not_exists(claimedBy) OR claimExpiresAt < :now)"
 
-
-@dataclass(frozen=True, slots=True)
-class Marker:
-    watermark: datetime | None
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
 
 
-def _utc_iso(value: datetime) -> str:
-    # One fixed format, so stored watermarks compare correctly as strings.
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-class ClaimLostError(SnapshotError):
-    """Another poll holds or has recorded this job since this poll read the snapshot."""
-
-
-def _key(arn: str) -> dict[str, AttributeValueTypeDef]:
-    return {PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}}
-
-
-def _job_attributes(job: JobSummary) -> dict[str, AttributeValueTypeDef]:
-    values = {
-        "status": job.status,
-        "jobName": job.name,
-        "lastUpdatedDateTime": job.last_updated_time.isoformat() if job.last_updated_time else None,
+def _encode(values: Mapping[str, object]) -> dict[str, AttributeValueTypeDef]:
+    """DynamoDB attribute values for the values given; None leaves an attribute out."""
+    return {
+        name: _serializer.serialize(value) for name, value in values.items() if value is not None
     }
-    return {name: {"S": value} for name, value in values.items() if value is not None}
 
 
-def _string(item: dict[str, AttributeValueTypeDef], name: str) -> str | None:
-    value = item.get(name)
-    text = value.get("S") if isinstance(value, dict) else None
-    return text if isinstance(text, str) else None
+def _decode(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
 
 
-def _snapshot_item(arn: str, item: dict[str, AttributeValueTypeDef]) -> SnapshotItem:
-    if "status" in item and _string(item, "status") is None:
+def _key(sort_key: str) -> dict[str, AttributeValueTypeDef]:
+    return _encode({PARTITION_KEY: JOB_PARTITION, SORT_KEY: sort_key})
+
+
+def _epoch(value: datetime) -> Decimal:
+    return Decimal(str(round(value.timestamp(), 6)))
+
+
+def _time(value: object) -> datetime | None:
+    """A stored time (epoch number or ISO text); None if it is missing or malformed."""
+    try:
+        if isinstance(value, Decimal):
+            return datetime.fromtimestamp(float(value), UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    return None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _snapshot_item(arn: str, item: Mapping[str, Any]) -> SnapshotItem:
+    if "status" in item and _text(item["status"]) is None:
         # Hand-written or older items: treat as never announced; the next record repairs it.
         logger.warning(
             "snapshot item has a malformed status; it will be repaired",
-            extra={"batch_segment_job_arn": arn, "status_attribute": str(item.get("status"))},
+            extra={"batch_segment_job_arn": arn, "status_attribute": str(item["status"])},
         )
     delivered = item.get("delivered")
-    channels = delivered.get("SS", []) if isinstance(delivered, dict) else []
     return SnapshotItem(
         arn,
-        _string(item, "status"),
-        _string(item, "jobName"),
-        _string(item, "stuckStatus"),
-        _string(item, "deliveredFor"),
-        frozenset(channel for channel in channels if isinstance(channel, str)),
+        _text(item.get("status")),
+        _text(item.get("jobName")),
+        _text(item.get("stuckStatus")),
+        _text(item.get("deliveredFor")),
+        frozenset(c for c in delivered if isinstance(c, str))
+        if isinstance(delivered, set)
+        else frozenset(),
+        last_updated=_time(item.get("lastUpdatedDateTime")),
     )
 
 
-class SnapshotStore:
+def _scope_state(item: Mapping[str, Any]) -> ScopeState | None:
+    started = _time(item.get("baselineStartedAt"))
+    if started is None:
+        return None
+    polls = item.get("baselinePolls")
+    return ScopeState(
+        baseline_started_at=started,
+        baseline_complete=item.get("baselineComplete") is True,
+        baseline_polls=int(polls) if isinstance(polls, Decimal) else 0,
+        checkpoint=_text(item.get("checkpoint")),
+        watermark=_time(item.get("watermark")),
+        last_full_read_at=_time(item.get("lastFullReadAt")),
+    )
+
+
+class _Table:
+    """The table's I/O: one place that retries partial batches and translates errors."""
+
+    def __init__(self, name: str, client: DynamoDBClient) -> None:
+        self.name = name
+        self.client = client
+
+    def call(self, action: str, request: Callable[[], Any]) -> Any:
+        try:
+            return request()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+                raise ClaimLostError(f"{action}: held or recorded by another poll") from err
+            raise SnapshotError(f"{action} in {self.name} failed: {err}") from err
+        except BotoCoreError as err:
+            raise SnapshotError(f"{action} in {self.name} failed: {err}") from err
+
+    def until_processed(
+        self, action: str, pending: list[Any], send: Callable[[list[Any]], list[Any]]
+    ) -> None:
+        """Resend what a batch call left unprocessed (partial success), with backoff.
+
+        botocore retries a throttled call as a whole; this retries the unprocessed part.
+        """
+        for attempt in range(UNPROCESSED_ATTEMPTS):
+            if attempt:
+                time.sleep(min(0.05 * 2**attempt, 2.0))
+            pending = self.call(action, partial(send, pending))
+            if not pending:
+                return
+        raise SnapshotError(f"{action}: {len(pending)} items stayed unprocessed in {self.name}")
+
+    def update(self, action: str, **request: Any) -> None:
+        self.call(action, lambda: self.client.update_item(TableName=self.name, **request))
+
+
+class DynamoSnapshotStore:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
-        self._table = table_name
-        self._client = client or boto3.client("dynamodb", config=RETRY_CONFIG)
+        self._table = _Table(table_name, client or boto3.client("dynamodb", config=RETRY_CONFIG))
 
-    def load_marker(self) -> Marker | None:
-        """The marker of a finished first run, or None before it."""
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key=_key(MARKER_KEY), ConsistentRead=True
-            ).get("Item")
-        except (ClientError, BotoCoreError) as err:
-            raise SnapshotError(f"reading snapshot table {self._table} failed: {err}") from err
-        if item is None:
-            return None
-        watermark = _string(item, "watermark")
-        try:
-            return Marker(datetime.fromisoformat(watermark) if watermark else None)
-        except ValueError:
-            logger.warning(
-                "malformed watermark; the next clean poll rewrites it",
-                extra={"watermark": watermark},
-            )
-            return Marker(None)
+    # --- reads -------------------------------------------------------------------------
+    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
+        by_key = {SCOPE_PREFIX + scope.key: scope for scope in scopes}
+        states = {}
+        for sort_key, item in self._get_many(list(by_key)):
+            state = _scope_state(item)
+            if state is not None:
+                states[by_key[sort_key]] = state
+        return states
 
-    def load(self, arns: Collection[str] | None = None) -> dict[str, SnapshotItem]:
-        """Recorded jobs by ARN: every job, or only `arns`."""
-        try:
-            items = self._query_all() if arns is None else self._get_many(list(arns))
-            return {
-                arn: _snapshot_item(arn, item)
-                for item in items
-                if (arn := _string(item, SORT_KEY)) and arn != MARKER_KEY
-            }
-        except (ClientError, BotoCoreError) as err:
-            raise SnapshotError(f"reading snapshot table {self._table} failed: {err}") from err
+    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
+        return {arn: _snapshot_item(arn, item) for arn, item in self._get_many(list(arns))}
 
-    def _query_all(self) -> Iterator[dict[str, AttributeValueTypeDef]]:
-        pages = self._client.get_paginator("query").paginate(
-            TableName=self._table,
+    def load_all(self) -> dict[str, SnapshotItem]:
+        """Every job's record, in pages of a Query."""
+        pages = self._table.client.get_paginator("query").paginate(
+            TableName=self._table.name,
             KeyConditionExpression="#pk = :pk",
             ExpressionAttributeNames={"#pk": PARTITION_KEY},
             ExpressionAttributeValues={":pk": {"S": JOB_PARTITION}},
             ConsistentRead=True,
         )
-        for page in pages:
-            yield from page.get("Items", [])
+        items = self._table.call(
+            "reading every record", lambda: [i for p in pages for i in p.get("Items", [])]
+        )
+        records = {}
+        for raw in items:
+            item = _decode(raw)
+            arn = _text(item.get(SORT_KEY))
+            if arn and not arn.startswith("#"):
+                records[arn] = _snapshot_item(arn, item)
+        return records
 
-    def _get_many(self, arns: list[str]) -> Iterator[dict[str, AttributeValueTypeDef]]:
-        for start in range(0, len(arns), BATCH_GET_LIMIT):
-            keys = [_key(arn) for arn in arns[start : start + BATCH_GET_LIMIT]]
-            for attempt in range(UNPROCESSED_ATTEMPTS):
-                if attempt:
-                    time.sleep(min(0.05 * 2**attempt, 2.0))
-                response = self._client.batch_get_item(
-                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
-                )
-                yield from response.get("Responses", {}).get(self._table, [])
-                unprocessed = response.get("UnprocessedKeys", {}).get(self._table)
-                keys = list(unprocessed["Keys"]) if unprocessed else []
-                if not keys:
-                    break
+    def _get_many(self, sort_keys: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+        table = self._table
+        found: list[dict[str, Any]] = []
+
+        def send(keys: list[dict[str, AttributeValueTypeDef]]) -> list[Any]:
+            request: KeysAndAttributesTypeDef = {"Keys": keys, "ConsistentRead": True}
+            response = table.client.batch_get_item(RequestItems={table.name: request})
+            found.extend(response.get("Responses", {}).get(table.name, []))
+            unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
+            return list(unprocessed["Keys"]) if unprocessed else []
+
+        for start in range(0, len(sort_keys), BATCH_GET_LIMIT):
+            keys = [_key(k) for k in sort_keys[start : start + BATCH_GET_LIMIT]]
+            table.until_processed("reading records", keys, send)
+        for raw in found:
+            item = _decode(raw)
+            sort_key = _text(item.get(SORT_KEY))
+            if sort_key:
+                yield sort_key, item
+
+    # --- scope markers -------------------------------------------------------------------
+    def save_scope(self, scope: Scope, state: ScopeState) -> None:
+        """Store where the scope stands. Its watermark never moves back and its baseline,
+        once complete, stays complete, whatever order overlapping polls finish in."""
+        assignments = [
+            "baselineStartedAt = if_not_exists(baselineStartedAt, :started)",
+            "baselinePolls = :polls",
+            "baselineComplete = :complete"
+            if state.baseline_complete
+            else "baselineComplete = if_not_exists(baselineComplete, :complete)",
+        ]
+        removals = []
+        values: dict[str, object] = {
+            ":started": _epoch(state.baseline_started_at),
+            ":polls": state.baseline_polls,
+            ":complete": state.baseline_complete,
+        }
+        for attribute, value in (
+            ("checkpoint", state.checkpoint),
+            (
+                "lastFullReadAt",
+                _epoch(state.last_full_read_at) if state.last_full_read_at else None,
+            ),
+        ):
+            if value is None:
+                removals.append(attribute)
             else:
-                raise SnapshotError(
-                    f"{len(keys)} snapshot reads stayed unprocessed in {self._table}"
+                assignments.append(f"{attribute} = :{attribute}")
+                values[f":{attribute}"] = value
+        request: dict[str, Any] = {
+            "Key": _key(SCOPE_PREFIX + scope.key),
+            "UpdateExpression": f"SET {', '.join(assignments)}"
+            + (f" REMOVE {', '.join(removals)}" if removals else ""),
+        }
+        action = f"saving scope {scope.key}"
+        if state.watermark is not None:
+            watermark_values = {**values, ":w": _epoch(state.watermark), ":n": "N"}
+            try:
+                self._table.update(
+                    action,
+                    **request,
+                    UpdateExpression=request["UpdateExpression"].replace(
+                        "SET ", "SET watermark = :w, ", 1
+                    ),
+                    # A malformed (not a number) or later watermark another poll wrote loses.
+                    ConditionExpression="attribute_not_exists(watermark) OR "
+                    "NOT attribute_type(watermark, :n) OR watermark < :w",
+                    ExpressionAttributeValues=_encode(watermark_values),
                 )
+                return
+            except ClaimLostError:
+                logger.info("another poll moved the watermark further", extra={"scope": scope.key})
+        self._table.update(action, **request, ExpressionAttributeValues=_encode(values))
 
-    def record_baseline(
-        self,
-        jobs: Iterable[JobSummary],
-        recorded_at: datetime,
-        *,
-        complete: bool = True,
-        watermark: datetime | None = None,
-    ) -> None:
-        """First run: record every job silently, then the marker that ends the first run.
+    # --- baseline ----------------------------------------------------------------------
+    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None:
+        """Record jobs silently: they existed before their scope was watched."""
+        table = self._table
 
-        Without `complete` (the listing stopped early) the marker is not written, so the
-        next run is a first run again and stays silent about the jobs not yet recorded.
-        """
-        stamp: dict[str, AttributeValueTypeDef] = {"recordedAt": {"S": recorded_at.isoformat()}}
+        def send(requests: list[WriteRequestTypeDef]) -> list[Any]:
+            response = table.client.batch_write_item(RequestItems={table.name: requests})
+            return list(response.get("UnprocessedItems", {}).get(table.name, []))
+
         requests: list[WriteRequestTypeDef] = [
-            {"PutRequest": {"Item": {**_key(job.arn), **_job_attributes(job), **stamp}}}
-            for job in jobs
-            if job.arn
+            {
+                "PutRequest": {
+                    "Item": {
+                        **_key(item.arn),
+                        **_encode(
+                            {
+                                "status": item.status,
+                                "jobName": item.job_name,
+                                "stuckStatus": item.stuck_status,
+                                "lastUpdatedDateTime": _iso(item.last_updated),
+                                "recordedAt": _iso(recorded_at),
+                            }
+                        ),
+                    }
+                }
+            }
+            for item in items
         ]
         for start in range(0, len(requests), BATCH_WRITE_LIMIT):
-            self._batch_write(requests[start : start + BATCH_WRITE_LIMIT])
-        if complete:
-            marker = {**_key(MARKER_KEY), **stamp}
-            if watermark is not None:
-                marker["watermark"] = {"S": _utc_iso(watermark)}
-            # Written last: a first run that dies midway is simply redone, still silently.
-            self._batch_write([{"PutRequest": {"Item": marker}}])
-
-    def advance_watermark(self, watermark: datetime) -> None:
-        """Move the watermark forward (never back, whatever order polls finish in)."""
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(MARKER_KEY),
-                UpdateExpression="SET watermark = :w",
-                ConditionExpression="attribute_exists(#sk) AND "
-                "(attribute_not_exists(watermark) OR watermark < :w)",
-                ExpressionAttributeNames={"#sk": SORT_KEY},
-                ExpressionAttributeValues={":w": {"S": _utc_iso(watermark)}},
+            table.until_processed(
+                "writing the baseline", requests[start : start + BATCH_WRITE_LIMIT], send
             )
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise SnapshotError(f"advancing the watermark failed: {err}") from err
-        except BotoCoreError as err:
-            raise SnapshotError(f"advancing the watermark failed: {err}") from err
 
-    def _batch_write(self, requests: Sequence[WriteRequestTypeDef]) -> None:
-        pending: Sequence[WriteRequestTypeDef] = requests
-        try:
-            # botocore retries a throttled call; UnprocessedItems is partial success, retried here.
-            for attempt in range(UNPROCESSED_ATTEMPTS):
-                if attempt:
-                    time.sleep(min(0.05 * 2**attempt, 2.0))
-                response = self._client.batch_write_item(RequestItems={self._table: pending})
-                pending = cast(
-                    "list[WriteRequestTypeDef]",
-                    response.get("UnprocessedItems", {}).get(self._table, []),
-                )
-                if not pending:
-                    return
-        except (ClientError, BotoCoreError) as err:
-            raise SnapshotError(f"writing snapshot table {self._table} failed: {err}") from err
-        raise SnapshotError(f"{len(pending)} snapshot items stayed unprocessed in {self._table}")
-
-    def claim(self, transition: Transition, run_id: str, now: float, lease_seconds: float) -> None:
+    # --- the lease: claim, record, release ---------------------------------------------
+    def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:
         """Take the right to publish `transition`; ClaimLostError if another poll has it."""
         previous = transition.previous_status
-        values: dict[str, AttributeValueTypeDef] = {
-            ":run": {"S": run_id},
-            ":now": {"N": str(now)},
-            ":expires": {"N": str(now + lease_seconds)},
+        values: dict[str, object] = {
+            ":run": run_id,
+            ":now": Decimal(str(now)),
+            ":expires": Decimal(str(expires_at)),
         }
         if transition.event_type is EventType.JOB_STUCK:
-            assert previous is not None
             state = (
                 "#s = :previous AND (attribute_not_exists(stuckStatus) OR stuckStatus <> :previous)"
             )
-            values[":previous"] = {"S": previous}
+            values[":previous"] = previous
         elif previous is None:
             state = "(attribute_not_exists(#s) OR NOT attribute_type(#s, :string))"
-            values[":string"] = {"S": "S"}
+            values[":string"] = "S"
         else:
             state = "#s = :previous"
-            values[":previous"] = {"S": previous}
-        self._update(
-            transition.job,
-            {
-                "Key": _key(self._arn(transition)),
-                "UpdateExpression": "SET claimedBy = :run, claimExpiresAt = :expires",
-                "ConditionExpression": f"{state} AND {_CLAIM_FREE}",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": values,
-            },
+            values[":previous"] = previous
+        self._table.update(
+            f"claiming {transition.job.arn}",
+            Key=_key(_arn(transition)),
+            UpdateExpression="SET claimedBy = :run, claimExpiresAt = :expires",
+            ConditionExpression=f"{state} AND {_CLAIM_FREE}",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_encode(values),
         )
 
     def record(self, transition: Transition, run_id: str, recorded_at: datetime) -> None:
         """After a publish: store what was announced and drop the claim."""
         job = transition.job
-        updated = job.last_updated_time.isoformat() if job.last_updated_time else None
-        assignments = ["recordedAt = :recorded"]
-        removals = ["claimedBy", "claimExpiresAt", "deliveredFor", "delivered"]
-        values: dict[str, AttributeValueTypeDef] = {
-            ":run": {"S": run_id},
-            ":recorded": {"S": recorded_at.isoformat()},
+        stuck = job.status if transition.event_type is EventType.JOB_STUCK else None
+        fields = {
+            "#s": job.status,
+            "jobName": job.name,
+            # Never later than this poll: a summary dated in the future would make every
+            # real later update look older than the record.
+            "lastUpdatedDateTime": _iso(recorded_time(job.last_updated_time, recorded_at)),
+            "stuckStatus": stuck,
+            "recordedAt": _iso(recorded_at),
         }
-        for placeholder, attribute, value in (
-            (":status", "#s", job.status),
-            (":name", "jobName", job.name),
-            (":updated", "lastUpdatedDateTime", updated),
-        ):
-            if value is None:
-                removals.append(attribute)
-            else:
-                assignments.append(f"{attribute} = {placeholder}")
-                values[placeholder] = {"S": value}
-        if transition.event_type is EventType.JOB_STUCK and job.status is not None:
-            assignments.append("stuckStatus = :status")
-        else:
-            removals.append("stuckStatus")
-        self._update(
-            job,
-            {
-                "Key": _key(self._arn(transition)),
-                "UpdateExpression": f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
-                "ConditionExpression": "claimedBy = :run",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": values,
-            },
+        assignments = [
+            f"{name} = :v{i}" for i, (name, v) in enumerate(fields.items()) if v is not None
+        ]
+        removals = [name for name, value in fields.items() if value is None]
+        removals += ["claimedBy", "claimExpiresAt", "deliveredFor", "delivered"]
+        values = {f":v{i}": v for i, v in enumerate(fields.values()) if v is not None}
+        self._table.update(
+            f"recording {job.arn}",
+            Key=_key(_arn(transition)),
+            UpdateExpression=f"SET {', '.join(assignments)} REMOVE {', '.join(removals)}",
+            ConditionExpression="claimedBy = :run",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_encode({**values, ":run": run_id}),
         )
 
     def release(self, transition: Transition, run_id: str, delivered: frozenset[str]) -> None:
@@ -305,37 +374,23 @@ class SnapshotStore:
             update = (
                 "SET deliveredFor = :key, delivered = :channels REMOVE claimedBy, claimExpiresAt"
             )
-            values: dict[str, AttributeValueTypeDef] = {
-                ":run": {"S": run_id},
-                ":key": {"S": transition.key},
-                ":channels": {"SS": sorted(delivered)},
-            }
+            values: dict[str, object] = {":key": transition.key, ":channels": set(delivered)}
         else:
-            update = "REMOVE claimedBy, claimExpiresAt"
-            values = {":run": {"S": run_id}}
-        self._update(
-            transition.job,
-            {
-                "Key": _key(self._arn(transition)),
-                "UpdateExpression": update,
-                "ConditionExpression": "claimedBy = :run",
-                "ExpressionAttributeValues": values,
-            },
+            update, values = "REMOVE claimedBy, claimExpiresAt", {}
+        self._table.update(
+            f"releasing {transition.job.arn}",
+            Key=_key(_arn(transition)),
+            UpdateExpression=update,
+            ConditionExpression="claimedBy = :run",
+            ExpressionAttributeValues=_encode({**values, ":run": run_id}),
         )
 
-    @staticmethod
-    def _arn(transition: Transition) -> str:
-        assert transition.job.arn is not None, "jobs without an ARN are never diffed"
-        return transition.job.arn
 
-    def _update(self, job: JobSummary, request: dict[str, object]) -> None:
-        try:
-            self._client.update_item(
-                **cast("UpdateItemInputTypeDef", {"TableName": self._table, **request})
-            )
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise ClaimLostError(f"{job.arn} is held or was recorded by another poll") from err
-            raise SnapshotError(f"updating {job.arn} in {self._table} failed: {err}") from err
-        except BotoCoreError as err:
-            raise SnapshotError(f"updating {job.arn} in {self._table} failed: {err}") from err
+def _iso(value: datetime | None) -> str | None:
+    # One fixed format in UTC, so stored times compare correctly as strings too.
+    return value.astimezone(UTC).isoformat(timespec="microseconds") if value else None
+
+
+def _arn(transition: Transition) -> str:
+    assert transition.job.arn is not None, "jobs without an ARN are never diffed"
+    return transition.job.arn

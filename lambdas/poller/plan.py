@@ -1,0 +1,75 @@
+"""Pure planning of one poll: what each scope records silently, what it announces, in what
+order, and whether people get a digest. No I/O, no clock."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from poller.core import Outcome, decide, is_stuck, recorded_time
+from poller.models import SnapshotItem
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from datetime import timedelta
+
+    from poller.models import JobSummary, ScopeState, Transition
+
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class ScopePlan:
+    baseline: list[SnapshotItem] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    skipped: Counter[Outcome] = field(default_factory=Counter)  # odd summaries, by kind
+
+
+def plan_scope(
+    jobs: Iterable[JobSummary],
+    snapshot: Mapping[str, SnapshotItem],
+    state: ScopeState,
+    now: datetime,
+    stuck_after: timedelta,
+) -> ScopePlan:
+    """Decide every listed job (one summary per ARN) against its record."""
+    plan = ScopePlan()
+    for job in jobs:
+        assert job.arn is not None, "jobs without an ARN are never planned"
+        decision = decide(job, snapshot.get(job.arn), state, now, stuck_after)
+        if decision.outcome is Outcome.ANNOUNCE and decision.transition is not None:
+            plan.transitions.append(decision.transition)
+        elif decision.outcome is Outcome.BASELINE:
+            # Already stuck when watching began: recorded as reported, so the jobs that were
+            # waiting before the notifier existed never arrive as a storm of JOB_STUCK.
+            stuck = job.status if is_stuck(job, now, stuck_after) else None
+            plan.baseline.append(
+                SnapshotItem(
+                    job.arn,
+                    job.status,
+                    job.name,
+                    stuck_status=stuck,
+                    last_updated=recorded_time(job.last_updated_time, now),
+                )
+            )
+        elif decision.outcome is not Outcome.UNCHANGED:
+            plan.skipped[decision.outcome] += 1
+    return plan
+
+
+def delivery_order(transitions: Iterable[Transition]) -> list[Transition]:
+    """Oldest update first, so a backlog drains in the order jobs changed."""
+    return sorted(transitions, key=lambda t: (t.job.last_updated_time or _EPOCH, t.job.arn or ""))
+
+
+def is_storm(
+    transitions: Sequence[Transition], wants: Callable[[Transition], bool], threshold: int
+) -> bool:
+    """More people-facing transitions than the threshold: people get one digest instead."""
+    return sum(1 for t in transitions if wants(t)) > threshold
+
+
+def chunks(transitions: Sequence[Transition], size: int) -> list[Sequence[Transition]]:
+    return [transitions[start : start + size] for start in range(0, len(transitions), size)]

@@ -1,0 +1,74 @@
+"""What a poll needs from the outside world, as Protocols: the adapters implement them for
+AWS, and tests implement them in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Sequence
+    from datetime import datetime
+
+    from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
+    from poller.rendering import PublishEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    jobs: list[JobSummary]
+    pages: int
+    next_token: str | None = None  # where the next run continues; None: the listing ended
+    resumed: bool = False  # it began at a checkpoint rather than the first page
+
+    @property
+    def complete(self) -> bool:
+        return self.next_token is None
+
+
+class JobSource(Protocol):
+    def list_jobs(
+        self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
+    ) -> Listing:
+        """The scope's jobs from `resume_from` (or the first page), page by page.
+
+        `should_stop` is asked before each further page. A token that has expired restarts
+        the listing from the first page. Failures raise JobListingError.
+        """
+        ...
+
+    def describe(self, job: JobSummary) -> JobSummary:
+        """The job with what only DescribeBatchSegmentJob tells; as given if that fails."""
+        ...
+
+
+class SnapshotStore(Protocol):
+    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]: ...
+
+    def save_scope(self, scope: Scope, state: ScopeState) -> None:
+        """Store where the scope stands; its watermark never moves back."""
+        ...
+
+    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]: ...
+
+    def load_all(self) -> dict[str, SnapshotItem]: ...
+
+    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None: ...
+
+    def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:
+        """Take the right to announce; ClaimLostError if another poll holds or recorded it."""
+        ...
+
+    def record(self, transition: Transition, run_id: str, recorded_at: datetime) -> None:
+        """After delivery: keep what was announced and drop the claim."""
+        ...
+
+    def release(self, transition: Transition, run_id: str, delivered: frozenset[str]) -> None:
+        """After a failed delivery: drop the claim, noting the channels that did get it."""
+        ...
+
+
+class Publisher(Protocol):
+    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]:
+        """Send every entry; return the index and error of each one that failed."""
+        ...
