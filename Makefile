@@ -10,9 +10,11 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: install lint typecheck test demo synth bench deploy clean
 
-$(STAMP): requirements.txt requirements-dev.txt lambdas/poller/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/poller/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
 	touch $@
 
 install: $(STAMP)

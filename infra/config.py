@@ -72,6 +72,10 @@ def _as_int(name: str, raw: Any, default: int, low: int, high: int) -> int:
     return value
 
 
+def _as_optional_int(name: str, raw: Any, low: int, high: int) -> int | None:
+    return None if raw is None else _as_int(name, raw, low, low, high)
+
+
 def _as_bool(name: str, raw: Any, default: bool) -> bool:
     if raw is None:
         return default
@@ -129,6 +133,8 @@ class NotifierConfig:
     slack_channel_id: str | None = None
     event_bus_name: str = "default"
     slack_webhook_secret_name: str | None = None
+    # None: the poller draws on the account's unreserved concurrency.
+    reserved_concurrency: int | None = None
 
     @property
     def people_event_types(self) -> tuple[str, ...]:
@@ -171,6 +177,9 @@ class NotifierConfig:
         if webhook_secret is not None and not _SECRET_NAME.match(str(webhook_secret)):
             raise ConfigError(f"slackWebhookSecretName: {webhook_secret!r} is not a secret name")
         return cls(
+            reserved_concurrency=_as_optional_int(
+                "reservedConcurrency", get("reservedConcurrency"), 1, 10_000
+            ),
             slack_webhook_secret_name=str(webhook_secret) if webhook_secret else None,
             event_bus_name=bus,
             email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),

@@ -39,6 +39,7 @@ class NotifierStack(Stack):
             config=config,
             topic=self.channels.topic,
             people_topic=self.channels.people_topic,
+            log_key=self.channels.key,
         )
         self.slack_webhook = (
             SlackWebhook(
@@ -48,6 +49,7 @@ class NotifierStack(Stack):
                 secret_name=config.slack_webhook_secret_name,
                 topic=self.channels.people_topic,
                 event_types=config.slack_event_types,
+                log_key=self.channels.key,
             )
             if config.slack_webhook_secret_name
             else None

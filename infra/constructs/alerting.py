@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra import principals
 from infra.constructs.notifier import SERVICE_NAME
 from infra.constructs.powertools_function import METRICS_NAMESPACE
 
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
     from infra.constructs.slack_webhook import SlackWebhook
 
 HEARTBEAT_PERIODS = 3
+# A first run (the silent baseline) normally finishes in one run; still unfinished after this
+# many, it is not catching up by itself.
+BASELINE_RUNS_BEFORE_ALARM = 3
 
 
 class Alerting(Construct):
@@ -50,8 +55,9 @@ class Alerting(Construct):
             "Throttles": self.when_any(
                 function.metric_throttles(period=period, statistic="Sum"),
                 "Throttles",
-                "The poller was throttled: a run is still going when the next starts, or the "
-                "account's Lambda concurrency is exhausted.",
+                "Lambda refused to start the poller: its reserved concurrency "
+                "(reservedConcurrency) is taken by a run still going, or the account's Lambda "
+                "concurrency is exhausted.",
             ),
             "FailedRuns": self.when_any(
                 notifier.dead_letters.metric_approximate_number_of_messages_visible(
@@ -69,11 +75,37 @@ class Alerting(Construct):
                 "SNS could not deliver a notification to a subscriber; it is kept in the "
                 "failed-deliveries queue.",
             ),
+            "Deferred": self.when_any(
+                self.metric("TransitionsDeferred", period, "Sum"),
+                "Deferred",
+                "A poll ran out of time and left transitions for the next run: they are sent "
+                "late, not lost. If it repeats, polls cannot keep up: raise scheduleMinutes (the "
+                "timeout grows with it) or narrow solutionVersionArns.",
+            ),
+            "ListingIncomplete": self.when_any(
+                self.metric("ListingIncomplete", period, "Sum"),
+                "ListingIncomplete",
+                "A poll did not list every batch segment job (deadline or error), so changes "
+                "on the pages it did not read wait for a later run. If it repeats, raise "
+                "scheduleMinutes and check the Errors alarm.",
+            ),
+            "BaselineUnfinished": self.metric("BaselinePolls", period, "Maximum").create_alarm(
+                self,
+                "BaselineUnfinished",
+                alarm_description="A first run (the silent record of existing jobs) is still "
+                f"unfinished after {BASELINE_RUNS_BEFORE_ALARM} runs, and until it finishes no "
+                "transition of those jobs is announced. Check PollDuration and the Errors "
+                "alarm; raise scheduleMinutes so that a run can list every job.",
+                threshold=BASELINE_RUNS_BEFORE_ALARM,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
             "Heartbeat": self.metric("PollSucceeded", period, "Sum").create_alarm(
                 self,
                 "Heartbeat",
-                alarm_description=f"No successful poll for {HEARTBEAT_PERIODS} schedule "
-                "periods: the notifier is not watching your jobs.",
+                alarm_description=f"No poll finished all its work for {HEARTBEAT_PERIODS} "
+                "schedule periods: the notifier is not watching your jobs.",
                 threshold=1,
                 evaluation_periods=HEARTBEAT_PERIODS,
                 datapoints_to_alarm=HEARTBEAT_PERIODS,
@@ -98,6 +130,21 @@ class Alerting(Construct):
             )
         for alarm in self.alarms.values():
             alarm.add_alarm_action(actions.SnsAction(self.topic))
+        # The topic's policy (it denies publishing without TLS) replaces SNS's default one, so
+        # CloudWatch may publish only because this says so, and only for these alarms.
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisStacksAlarmsToPublish",
+                principals=[iam.ServicePrincipal(principals.CLOUDWATCH)],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "ArnEquals": {
+                        "aws:SourceArn": [alarm.alarm_arn for alarm in self.alarms.values()]
+                    }
+                },
+            )
+        )
 
         self.dashboard = cloudwatch.Dashboard(
             self,
@@ -107,11 +154,21 @@ class Alerting(Construct):
                     self.graph("Jobs and pages", ["JobsSeen", "Pages"], period, "Maximum"),
                     self.graph(
                         "Transitions",
-                        ["Transitions", "Published", "StuckJobs", "TransitionsDeferred"],
+                        ["Transitions", "Published", "StuckJobs"],
                         period,
                         "Sum",
                     ),
                     self.graph("Failures", ["PublishFailures", "RecordFailures"], period, "Sum"),
+                ],
+                [
+                    cloudwatch.GraphWidget(
+                        title="Falling behind",
+                        left=[
+                            self.metric("TransitionsDeferred", period, "Sum"),
+                            self.metric("ListingIncomplete", period, "Sum"),
+                        ],
+                        right=[self.metric("BaselinePolls", period, "Maximum")],
+                    ),
                 ],
                 [
                     self.graph("Poll duration (ms)", ["PollDuration"], period, "Maximum"),

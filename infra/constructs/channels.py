@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,12 +15,13 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from infra import principals
+from infra.checkov import skip_checkov
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DIGEST_EVENT_TYPE = "JOB_DIGEST"  # the poller's digest of a storm, for people
-# Services that publish to the topics and so must be able to use their key.
-PUBLISHING_SERVICES = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
 
 
 class Channels(Construct):
@@ -35,19 +36,46 @@ class Channels(Construct):
         slack_channel_id: str | None = None,
     ) -> None:
         super().__init__(scope, id)
+        # The construct ID predates the log groups; renaming it would replace the key.
         self.key = kms.Key(
             self,
             "TopicKey",
-            description="Encrypts the Personalize batch segment job notifier's topics",
+            description="Encrypts the Personalize batch segment job notifier's topics and logs",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # CloudWatch alarms publish to the encrypted alarm topic, so SNS asks KMS for a data key
+        # on CloudWatch's behalf (SNS developer guide, "Enable compatibility between event
+        # sources from AWS services and encrypted topics"). The topic policy limits which alarms.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowPublishingServices",
-                principals=[iam.ServicePrincipal(service) for service in PUBLISHING_SERVICES],
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal(principals.CLOUDWATCH)],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy, "*" is this key
+            )
+        )
+        # CloudWatch Logs encrypts the functions' log groups with this key; the encryption
+        # context names the log group, so only this account's log groups in this region qualify.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchLogsForThisAccount",
+                principals=[iam.ServicePrincipal(principals.cloudwatch_logs())],
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": (
+                            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:*"
+                        )
+                    }
+                },
             )
         )
         self.failed_deliveries = dead_letter_queue(
@@ -117,6 +145,13 @@ def dead_letter_queue(scope: Construct, id: str, role: str) -> sqs.Queue:
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         retention_period=Duration.days(14),
+    )
+    skip_checkov(
+        queue,
+        "CKV_AWS_27",
+        "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which checkov does not "
+        "recognise. They need no key policy, so SNS and EventBridge can always write a dead "
+        "letter here; a customer key would add a KMS permission that, if wrong, loses it.",
     )
     NagSuppressions.add_resource_suppressions(
         queue,

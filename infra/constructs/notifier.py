@@ -13,15 +13,18 @@ from aws_cdk import aws_lambda_destinations as destinations
 from cdk_nag import NagSuppressions
 from constructs import Construct
 
+from infra.checkov import skip_checkov
 from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import PowertoolsFunction
 
 if TYPE_CHECKING:
+    from aws_cdk import aws_kms as kms
     from aws_cdk import aws_sns as sns
 
     from infra.config import NotifierConfig
 
 SERVICE_NAME = "segment-job-notifier"
+LAMBDA_MAX_EVENT_AGE_MINUTES = 6 * 60  # the longest Lambda keeps an asynchronous event
 
 
 class Notifier(Construct):
@@ -33,6 +36,7 @@ class Notifier(Construct):
         config: NotifierConfig,
         topic: sns.ITopic,
         people_topic: sns.ITopic,
+        log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, id)
         self.period = Duration.minutes(config.schedule_minutes)
@@ -51,6 +55,13 @@ class Notifier(Construct):
             # The snapshot is what keeps a redeploy from re-announcing or missing transitions.
             removal_policy=RemovalPolicy.RETAIN,
         )
+        skip_checkov(
+            self.table,
+            "CKV_AWS_119",
+            "Encrypted with the AWS managed KMS key (aws/dynamodb), logged in CloudTrail. The "
+            "table holds what ListBatchSegmentJobs returns to anyone allowed to call it; a "
+            "customer key would add a key permission to every poll and protect nothing more.",
+        )
 
         # Keeps what a failed scheduled run was given, for inspection; alarmed when not empty.
         self.dead_letters = dead_letter_queue(
@@ -68,8 +79,11 @@ class Notifier(Construct):
             # 1% changed; 512 MB leaves room, and Lambda's CPU share grows with it.
             memory_size=512,
             timeout=Duration.seconds(config.timeout_seconds),
-            # One run at a time: with the timeout shorter than the period, runs never overlap.
-            reserved_concurrent_executions=1,
+            # Opt-in (reservedConcurrency): a reservation fails deploy in accounts whose
+            # concurrency quota is 10. Overlapping polls are safe without it: each transition
+            # is claimed before it is published.
+            reserved_concurrent_executions=config.reserved_concurrency,
+            log_key=log_key,
             environment={
                 "SNAPSHOT_TABLE_NAME": self.table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
@@ -84,9 +98,12 @@ class Notifier(Construct):
         )
         self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
         # No retry of a failed scheduled run (the next tick is the retry); keep its event.
+        # An event older than a period is stale, and Lambda keeps one for 6 hours at most.
         self.function.configure_async_invoke(
             retry_attempts=0,
-            max_event_age=self.period,
+            max_event_age=Duration.minutes(
+                min(config.schedule_minutes, LAMBDA_MAX_EVENT_AGE_MINUTES)
+            ),
             on_failure=destinations.SqsDestination(self.dead_letters),
         )
 

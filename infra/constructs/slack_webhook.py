@@ -18,6 +18,8 @@ from infra.constructs.powertools_function import PowertoolsFunction
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from aws_cdk import aws_kms as kms
+
     from infra.config import NotifierConfig
 
 # A secret imported by name is granted with a "-??????" wildcard for its random suffix.
@@ -34,6 +36,7 @@ class SlackWebhook(Construct):
         secret_name: str,
         topic: sns.ITopic,
         event_types: Sequence[str],
+        log_key: kms.IKey,
     ) -> None:
         super().__init__(scope, id)
         # The webhook URL stays in Secrets Manager; only the secret's name is configured.
@@ -51,6 +54,7 @@ class SlackWebhook(Construct):
             memory_size=256,
             timeout=Duration.seconds(60),
             environment={"WEBHOOK_SECRET_NAME": secret_name},
+            log_key=log_key,
         )
         secret.grant_read(forwarder.role)
         self.function, role = forwarder.function, forwarder.role

@@ -47,6 +47,24 @@ def test_bad_values_name_the_setting(context: dict[str, Any], named: str) -> Non
         config(**context)
 
 
+def test_reserved_concurrency_is_opt_in() -> None:
+    assert config().reserved_concurrency is None
+    assert config(reservedConcurrency="1").reserved_concurrency == 1
+    assert config(reservedConcurrency=5).reserved_concurrency == 5
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "one", "1.5"])
+def test_reserved_concurrency_must_be_a_positive_whole_number(raw: str) -> None:
+    with pytest.raises(ConfigError, match="reservedConcurrency"):
+        config(reservedConcurrency=raw)
+
+
+def test_schedule_accepts_the_documented_range() -> None:
+    assert config(scheduleMinutes="1440").schedule_minutes == 1440
+    with pytest.raises(ConfigError, match="scheduleMinutes"):
+        config(scheduleMinutes="1441")
+
+
 def test_timeout_is_shorter_than_the_period() -> None:
     for minutes in (1, 5, 60, 1440):
         assert config(scheduleMinutes=minutes).timeout_seconds < minutes * 60

@@ -12,19 +12,12 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from infra.config import STACK_NAME, NotifierConfig
 from infra.stack import NotifierStack
+from tests.infra.conftest import ALL_OPTIONS
 
 
 @pytest.fixture(scope="module")
 def checked() -> tuple[Annotations, Template]:
-    # Every optional part switched on, so every resource is checked.
-    app = cdk.App(
-        context={
-            "notifyEmails": "ops@example.com",
-            "slackWorkspaceId": "T0123ABCD",
-            "slackChannelId": "C0456EFGH",
-            "slackWebhookSecretName": "notifier/slack-webhook",
-        }
-    )
+    app = cdk.App(context=ALL_OPTIONS)
     stack = NotifierStack(
         app, STACK_NAME, config=NotifierConfig.from_context(app.node.try_get_context)
     )

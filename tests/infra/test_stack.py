@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from aws_cdk.assertions import Match, Template
 
 from local import cli
@@ -106,8 +107,7 @@ def test_function_settings(default_template: Template) -> None:
     assert props["Timeout"] < 5 * 60
     assert props["TracingConfig"] == {"Mode": "Active"}
     (layer,) = props["Layers"]
-    layer_arn = "".join(part if isinstance(part, str) else "" for part in layer["Fn::Join"][1])
-    assert ":017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:" in layer_arn
+    assert layer["Fn::Join"][1][-1] == ":layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
     assert props["Code"]["S3Key"].endswith(".zip")
 
 
@@ -201,22 +201,59 @@ def test_role_has_least_privilege(template: Template) -> None:
     assert "ManagedPolicyArns" not in role["Properties"]
 
 
+def key_statements_by_service(template: Template) -> dict[str, dict[str, Any]]:
+    _, key = only(template, "AWS::KMS::Key")
+    return {
+        json.dumps(statement["Principal"]["Service"]): statement
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]
+        if "Service" in statement.get("Principal", {})
+    }
+
+
 def test_topics_are_encrypted_with_a_rotated_customer_key(template: Template) -> None:
     key_id, key = only(template, "AWS::KMS::Key")
     assert key["Properties"]["EnableKeyRotation"] is True
     for topic in template.find_resources("AWS::SNS::Topic").values():
         assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
-    services = [
-        s
-        for s in key["Properties"]["KeyPolicy"]["Statement"]
-        if "Service" in s.get("Principal", {})
+    # Only CloudWatch publishes to a topic as a service (alarms), and CloudWatch Logs writes
+    # the log groups; no other service may use the key on its own.
+    by_service = key_statements_by_service(template)
+    assert by_service[json.dumps("cloudwatch.amazonaws.com")]["Action"] == [
+        "kms:Decrypt",
+        "kms:GenerateDataKey*",
     ]
-    (statement,) = services
-    assert sorted(statement["Principal"]["Service"]) == [
-        "cloudwatch.amazonaws.com",
-        "events.amazonaws.com",
+    assert len(by_service) == 2
+
+
+def test_log_groups_are_encrypted_for_cloudwatch_logs_only(
+    all_options_template: Template,
+) -> None:
+    key_id, _ = only(all_options_template, "AWS::KMS::Key")
+    log_groups = all_options_template.find_resources("AWS::Logs::LogGroup")
+    assert len(log_groups) == 2
+    for log_group in log_groups.values():
+        assert log_group["Properties"]["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    (logs,) = [
+        statement
+        for service, statement in key_statements_by_service(all_options_template).items()
+        if "logs" in service
     ]
-    assert sorted(statement["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    # CloudWatch Logs' principal is regional; the encryption context names the log group.
+    assert logs["Principal"]["Service"] == {
+        "Fn::Join": [".", ["logs", {"Ref": "AWS::Region"}, {"Ref": "AWS::URLSuffix"}]]
+    }
+    assert "kms:GenerateDataKey*" in logs["Action"]
+    assert list(logs["Condition"]["ArnLike"]) == ["kms:EncryptionContext:aws:logs:arn"]
+    (context,) = logs["Condition"]["ArnLike"].values()
+    assert context["Fn::Join"][1] == [
+        "arn:",
+        {"Ref": "AWS::Partition"},
+        ":logs:",
+        {"Ref": "AWS::Region"},
+        ":",
+        {"Ref": "AWS::AccountId"},
+        ":log-group:*",
+    ]
 
 
 def test_topics_deny_publishing_without_tls(template: Template) -> None:
@@ -237,10 +274,7 @@ def test_table_is_protected(template: Template) -> None:
     assert table["UpdateReplacePolicy"] == "Retain"
 
 
-def test_runs_never_overlap_and_failed_runs_are_kept(default_template: Template) -> None:
-    props = poller(default_template)
-    assert props["ReservedConcurrentExecutions"] == 1
-    assert props["Timeout"] < 300
+def test_failed_runs_are_kept(default_template: Template) -> None:
     queue_id = failed_runs_queue_id(default_template)
     for queue in default_template.find_resources("AWS::SQS::Queue").values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
@@ -251,12 +285,53 @@ def test_runs_never_overlap_and_failed_runs_are_kept(default_template: Template)
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
 
 
+def test_reserved_concurrency_is_opt_in(
+    default_template: Template, all_options_template: Template
+) -> None:
+    # A new account's concurrency quota is 10, all of it unreserved: any reservation fails.
+    for function in default_template.find_resources("AWS::Lambda::Function").values():
+        assert "ReservedConcurrentExecutions" not in function["Properties"]
+    assert poller(synth({"reservedConcurrency": "3"}))["ReservedConcurrentExecutions"] == 3
+    # It is the poller's setting; the Slack forwarder never reserves.
+    (forwarder,) = all_options_template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "slack_forwarder.handler.handler"}}
+    ).values()
+    assert "ReservedConcurrentExecutions" not in forwarder["Properties"]
+
+
+@pytest.mark.parametrize("minutes", [1, 360, 361, 1440])
+def test_every_documented_schedule_synthesizes(minutes: int) -> None:
+    template = synth({"scheduleMinutes": str(minutes)})
+    _, config = only(template, "AWS::Lambda::EventInvokeConfig")
+    # An event older than a period is stale; Lambda keeps one for 6 hours at most.
+    assert config["Properties"]["MaximumEventAgeInSeconds"] == min(minutes * 60, 6 * 3600)
+    assert poller(template)["Timeout"] < minutes * 60
+    (heartbeat,) = [
+        a["Properties"]
+        for a in template.find_resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"]["MetricName"] == "PollSucceeded"
+    ]
+    assert heartbeat["Period"] == minutes * 60
+    # CloudWatch evaluates an alarm over at most 7 days (1 day below an hour's period).
+    limit = 7 * 86400 if heartbeat["Period"] >= 3600 else 86400
+    assert heartbeat["Period"] * heartbeat["EvaluationPeriods"] <= limit
+
+
 def test_alarms_notify_the_alarm_topic(default_template: Template) -> None:
     found = default_template.find_resources("AWS::CloudWatch::Alarm")
     by_name = {
         re.sub(r"^Alerting|[0-9A-F]{8}$", "", rid): a["Properties"] for rid, a in found.items()
     }
-    assert set(by_name) == {"Errors", "Throttles", "FailedRuns", "FailedDeliveries", "Heartbeat"}
+    assert set(by_name) == {
+        "Errors",
+        "Throttles",
+        "FailedRuns",
+        "FailedDeliveries",
+        "Deferred",
+        "ListingIncomplete",
+        "BaselineUnfinished",
+        "Heartbeat",
+    }
     topic = {"Ref": alarm_topic_id(default_template)}
     for props in by_name.values():
         assert props["AlarmActions"] == [topic]
@@ -295,6 +370,36 @@ def test_heartbeat_follows_the_schedule() -> None:
     assert heartbeat["Period"] == 1800
 
 
+@pytest.mark.parametrize(
+    ("alarm", "metric", "statistic", "threshold"),
+    [
+        ("Deferred", "TransitionsDeferred", "Sum", 1),
+        ("ListingIncomplete", "ListingIncomplete", "Sum", 1),
+        # A first run still unfinished after 3 runs.
+        ("BaselineUnfinished", "BaselinePolls", "Maximum", 3),
+    ],
+)
+def test_falling_behind_is_never_silent(
+    alarm: str, metric: str, statistic: str, threshold: int
+) -> None:
+    template = synth({"scheduleMinutes": "10"})
+    alarms = template.find_resources("AWS::CloudWatch::Alarm")
+    (props,) = [a["Properties"] for rid, a in alarms.items() if rid.startswith(f"Alerting{alarm}")]
+    assert props["MetricName"] == metric
+    assert props["Namespace"] == "PersonalizeSegmentJobNotifier"
+    assert props["Dimensions"] == [{"Name": "service", "Value": "segment-job-notifier"}]
+    assert props["Statistic"] == statistic
+    assert props["Period"] == 600  # one schedule period
+    assert props["EvaluationPeriods"] == 1
+    assert props["Threshold"] == threshold
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # A poll that did not fall behind may emit nothing: no data is no breach.
+    assert props["TreatMissingData"] == "notBreaching"
+    # The description says what to do, not only what happened.
+    assert "scheduleMinutes" in props["AlarmDescription"]
+    assert props["AlarmActions"] == [{"Ref": alarm_topic_id(template)}]
+
+
 def test_dashboard(default_template: Template) -> None:
     _, dashboard = only(default_template, "AWS::CloudWatch::Dashboard")
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
@@ -305,6 +410,9 @@ def test_dashboard(default_template: Template) -> None:
         "PublishFailures",
         "PollDuration",
         "Pages",
+        "TransitionsDeferred",
+        "ListingIncomplete",
+        "BaselinePolls",
     ):
         assert metric in body
 
