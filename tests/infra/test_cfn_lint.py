@@ -7,12 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from local.template import synth
+from tests.infra.conftest import CONFIGURATIONS
 
 
-def test_cfn_lint_passes_on_the_synthesized_template(tmp_path: Path) -> None:
+@pytest.mark.parametrize("configuration", list(CONFIGURATIONS))
+def test_cfn_lint_passes_on_the_synthesized_template(configuration: str, tmp_path: Path) -> None:
     template = tmp_path / "template.json"
-    template.write_text(json.dumps(synth({"notifyEmails": "ops@example.com"})))
+    template.write_text(json.dumps(synth(CONFIGURATIONS[configuration])))
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(
         # W3005: CDK makes a function depend on its role and on the role's policy; the
