@@ -61,8 +61,13 @@ def _as_list(name: str, raw: Any) -> tuple[str, ...]:
 
 
 def _as_int(name: str, raw: Any, default: int, low: int, high: int) -> int:
+    value = _as_optional_int(name, raw, low, high)
+    return default if value is None else value
+
+
+def _as_optional_int(name: str, raw: Any, low: int, high: int) -> int | None:
     if raw is None:
-        return default
+        return None
     try:
         value = int(str(raw).strip())
     except ValueError:
@@ -70,10 +75,6 @@ def _as_int(name: str, raw: Any, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise ConfigError(f"{name}: must be between {low} and {high}, got {value}")
     return value
-
-
-def _as_optional_int(name: str, raw: Any, low: int, high: int) -> int | None:
-    return None if raw is None else _as_int(name, raw, low, low, high)
 
 
 def _as_bool(name: str, raw: Any, default: bool) -> bool:

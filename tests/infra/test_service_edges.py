@@ -317,7 +317,7 @@ def test_the_walk_finds_every_kind_of_delivery() -> None:
         assert {edge.kind for edge in edges(configured(name))} == kinds, name
 
 
-def test_every_alarm_may_publish_to_an_encrypted_topic(all_options_template: Template) -> None:
+def test_every_alarm_is_an_edge_to_an_encrypted_topic(all_options_template: Template) -> None:
     alarm_edges = [e for e in edges(all_options_template) if e.kind == ALARM_ACTION]
     assert {e.source["Fn::GetAtt"][0] for e in alarm_edges} == set(
         of_type(all_options_template, "AWS::CloudWatch::Alarm")
