@@ -44,8 +44,9 @@ class Edge:
     kind: str
     source: Any  # the source's ARN, as the template writes it (aws:SourceArn)
     target: str  # logical ID of the resource delivered to
-    # The service principal that delivers; None where the source's own IAM role does (a Lambda
-    # destination), so that an identity policy, not the target's, must allow it.
+    # The service principal that delivers; None where a role acts instead: the function's
+    # execution role for a Lambda destination (its identity policy must allow the delivery),
+    # Chatbot's own role when it subscribes.
     principal: str | None
     action: str
 
