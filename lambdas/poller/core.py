@@ -20,6 +20,9 @@ _WAITING = frozenset({"PENDING", "IN PROGRESS"})
 # listing that shows a lower rank than the record is lagging, not news.
 _RANK = {"PENDING": 0, "IN PROGRESS": 1, "ACTIVE": 2, "FAILED": 2}
 TERMINAL_RANK = 2
+# How far behind a listing may be. A summary shows a status that held at least until this
+# long ago, so a job is called stuck only if it waited past the limit before then.
+LISTING_LAG = timedelta(minutes=5)
 
 
 def normalise_status(status: str | None) -> str:
@@ -111,26 +114,35 @@ def decide(
             return Decision(Outcome.BASELINE)
         return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, None))
     if job.status != record.status:
-        return _moved(job, record)
-    if is_stuck(job, now, stuck_after) and record.stuck_status != job.status:
+        return _moved(job, record, scope)
+    stuck = is_stuck(job, now, stuck_after, record.last_updated)
+    if stuck and record.stuck_status != job.status:
         return Decision(Outcome.ANNOUNCE, Transition(EventType.JOB_STUCK, job, job.status))
     return Decision(Outcome.UNCHANGED)
 
 
-def _moved(job: JobSummary, record: SnapshotItem) -> Decision:
+def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision:
     old, new = rank(record.status), rank(job.status)
     if old == TERMINAL_RANK:
         return Decision(Outcome.BACKWARDS)
-    if old is not None and new is not None:
-        if new < old:
-            return Decision(Outcome.BACKWARDS)
-        if new > old:
-            # Forward in the documented order is news whatever the timestamps say: a
-            # recorded time may have been clamped to the poll that saw an odd listing.
-            return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, record.status))
-    if _older(job.last_updated_time, record.last_updated):
+    if old is not None and new is not None and new < old:
+        return Decision(Outcome.BACKWARDS)
+    # Forward in the documented order is news whatever the timestamps say: a recorded time
+    # may have been clamped to the poll that saw an odd listing.
+    forward = old is not None and new is not None and new > old
+    if not forward and _older(job.last_updated_time, record.last_updated):
         return Decision(Outcome.STALE)
+    if _corrects_baseline(job, record, scope):
+        return Decision(Outcome.BASELINE)
     return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, record.status))
+
+
+def _corrects_baseline(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> bool:
+    """A move made before the scope was watched, onto a record written since: the baseline
+    caught a lagging summary, and the job's real state at the time is recorded silently."""
+    moved_at, recorded_at = job.last_updated_time, record.recorded_at
+    started = scope.baseline_started_at
+    return moved_at is not None and recorded_at is not None and moved_at < started <= recorded_at
 
 
 def _older(listed: datetime | None, recorded: datetime | None) -> bool:
@@ -148,11 +160,19 @@ def existed_before_watching(job: JobSummary, scope: ScopeState) -> bool:
     return job.creation_time < scope.baseline_started_at
 
 
-def is_stuck(job: JobSummary, now: datetime, stuck_after: timedelta) -> bool:
-    since = job.last_updated_time or job.creation_time
-    if since is None or normalise_status(job.status) not in _WAITING:
+def is_stuck(
+    job: JobSummary, now: datetime, stuck_after: timedelta, recorded: datetime | None = None
+) -> bool:
+    """Waiting (PENDING or IN PROGRESS) for longer than `stuck_after`.
+
+    Waiting since the job's last update; failing a believable one (missing, or in the
+    future), since the time recorded with this status, else since the job's creation.
+    """
+    if normalise_status(job.status) not in _WAITING:
         return False
-    return now - since > stuck_after
+    times = (job.last_updated_time, recorded, job.creation_time)
+    since = next((t for t in times if t is not None and t <= now), None)
+    return since is not None and now - LISTING_LAG - since > stuck_after
 
 
 def needs_check(job: JobSummary, watermark: datetime | None, margin: timedelta) -> bool:

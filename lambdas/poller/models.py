@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
 
@@ -41,22 +42,31 @@ class JobSummary:
 
 @dataclass(frozen=True, slots=True)
 class SnapshotItem:
-    """What the snapshot table remembers of a job: the status last published (or baselined),
-    when the job was last updated as of that status (never later than the poll that saw
-    it), and the status it was last reported stuck in."""
+    """What the snapshot table remembers of a job: the status last published to every
+    channel (or baselined), when the job was last updated as of that status (never later
+    than the poll that saw it), when it was recorded, and the status it was last reported
+    stuck in."""
 
     arn: str
     status: str | None
     job_name: str | None = None
     stuck_status: str | None = None
-    # Channels that already have the pending announcement `delivered_for` (see Transition.key),
-    # so a retry after a partial failure sends only what is missing.
-    delivered_for: str | None = None
-    delivered: frozenset[str] = frozenset()
+    # Channels that are ahead of `status` after a partly failed delivery, with the
+    # announcement (Transition.key) each last received: a retry sends only what is
+    # missing, and each channel's next event follows on from what that channel heard.
+    delivered: Mapping[str, str] = field(default_factory=dict)
     last_updated: datetime | None = None
+    recorded_at: datetime | None = None
 
-    def delivered_to(self, transition: Transition) -> frozenset[str]:
-        return self.delivered if self.delivered_for == transition.key else frozenset()
+    def has(self, channel: str, transition: Transition) -> bool:
+        return self.delivered.get(channel) == transition.key
+
+    def previous_for(self, channel: str) -> str | None:
+        """The status `channel` last heard of this job."""
+        key = self.delivered.get(channel)
+        if key is None or key.startswith(f"{EventType.JOB_STUCK.value}:"):
+            return self.status
+        return key.split(":", 1)[1]
 
 
 @dataclass(frozen=True, slots=True)

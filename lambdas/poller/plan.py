@@ -25,6 +25,9 @@ class ScopePlan:
     baseline: list[SnapshotItem] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     skipped: Counter[Outcome] = field(default_factory=Counter)  # odd summaries, by kind
+    # The watermark may not pass a job whose real state this listing did not show: the
+    # earliest time known of a skipped summary or its record (the epoch if none is known).
+    watermark_cap: datetime | None = None
 
 
 def plan_scope(
@@ -44,6 +47,7 @@ def plan_scope(
         elif decision.outcome is Outcome.BASELINE:
             # Already stuck when watching began: recorded as reported, so the jobs that were
             # waiting before the notifier existed never arrive as a storm of JOB_STUCK.
+            # (A record being corrected is overwritten the same way.)
             stuck = job.status if is_stuck(job, now, stuck_after) else None
             plan.baseline.append(
                 SnapshotItem(
@@ -56,6 +60,10 @@ def plan_scope(
             )
         elif decision.outcome is not Outcome.UNCHANGED:
             plan.skipped[decision.outcome] += 1
+            record = snapshot.get(job.arn)
+            known = [t for t in (job.last_updated_time, record and record.last_updated) if t]
+            cap = min(known, default=_EPOCH)
+            plan.watermark_cap = cap if plan.watermark_cap is None else min(plan.watermark_cap, cap)
     return plan
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 from poller.budget import Budget
 from poller.core import full_read_due, latest_per_job, latest_update, needs_check
 from poller.errors import ClaimLostError, SnapshotError
-from poller.models import EventType, Scope, ScopeState
+from poller.models import EventType, Scope, ScopeState, SnapshotItem
 from poller.plan import chunks, delivery_order, is_storm, plan_scope
 from poller.rendering import EventContext, digest_entry, publish_entry
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from poller.core import Outcome
-    from poller.models import JobSummary, SnapshotItem, Transition
+    from poller.models import JobSummary, Transition
     from poller.ports import JobSource, Listing, Publisher, SnapshotStore
     from poller.rendering import PublishEntry
 
@@ -95,6 +95,7 @@ class PollResult:
     jobs_without_arn: int = 0
     pages: int = 0
     listing_complete: bool = True
+    listing_resumed: bool = False  # some scope continued from an earlier run's checkpoint
     transitions: list[Transition] = field(default_factory=list)
     published: int = 0
     publish_failures: int = 0
@@ -108,11 +109,16 @@ class PollResult:
     skipped: Counter[Outcome] = field(default_factory=Counter)
 
     @property
-    def clean(self) -> bool:
-        """Everything seen was announced and recorded: the poll finished its work."""
-        return self.listing_complete and not (
+    def delivered_all(self) -> bool:
+        """Every transition found was announced and recorded, by this poll or another."""
+        return not (
             self.publish_failures or self.record_failures or self.claims_lost or self.deferred
         )
+
+    @property
+    def clean(self) -> bool:
+        """Everything seen was announced and recorded: the poll finished its work."""
+        return self.listing_complete and self.delivered_all
 
     @property
     def stuck(self) -> int:
@@ -127,6 +133,7 @@ class _ScopeScan:
     latest: dict[str, JobSummary] = field(default_factory=dict)
     full_read: bool = False
     baseline_written: bool = True
+    watermark_cap: datetime | None = None
 
 
 def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollRun) -> PollResult:
@@ -163,8 +170,26 @@ class _RecordReader:
 class _Claimed:
     transition: Transition
     entry: PublishEntry
-    delivered: frozenset[str]  # channels that had it from an earlier, partly failed poll
+    record: SnapshotItem  # as read: what each channel last heard of the job
+    context: EventContext
     errors: dict[str, str] = field(default_factory=dict)
+
+    def entry_for(self, channel: str) -> PublishEntry:
+        """The announcement as this channel must hear it: from the status it last heard,
+        which is ahead of the record after a partly failed delivery."""
+        previous = self.record.previous_for(channel)
+        if previous == self.transition.previous_status:
+            return self.entry
+        return publish_entry(replace(self.transition, previous_status=previous), self.context)
+
+    def delivered(self, channels: Channels) -> dict[str, str]:
+        """What each channel has now: this announcement where it went, else what it had."""
+        now = {
+            c.name: self.transition.key
+            for c in channels
+            if c.wants(self.transition) and c.name not in self.errors
+        }
+        return {**self.record.delivered, **now}
 
 
 class _Poll:
@@ -217,6 +242,7 @@ class _Poll:
         scan.listing = listing
         result.pages += listing.pages
         result.listing_complete &= listing.complete
+        result.listing_resumed |= listing.resumed
         without_arn = sum(1 for job in listing.jobs if job.arn is None)
         if without_arn:
             logger.warning(
@@ -248,6 +274,7 @@ class _Poll:
             )
         result.skipped.update(plan.skipped)
         result.transitions += plan.transitions
+        scan.watermark_cap = plan.watermark_cap
         scan.baseline_written = self.write_baseline(plan.baseline)
 
     def write_baseline(self, items: Sequence[SnapshotItem]) -> bool:
@@ -260,8 +287,13 @@ class _Poll:
                     extra={"recorded": start, "left": len(items) - start},
                 )
                 return False
-            with budget.measure("write-batch"):
-                self.store.write_baseline(items[start : start + BASELINE_CHUNK], self.run.now)
+            try:
+                with budget.measure("write-batch"):
+                    self.store.write_baseline(items[start : start + BASELINE_CHUNK], self.run.now)
+            except SnapshotError:
+                self.result.record_failures += 1
+                logger.exception("could not record the baseline; it continues next run")
+                return False
         if items:
             logger.info("recorded existing jobs without notifying", extra={"jobs": len(items)})
         return True
@@ -364,9 +396,9 @@ class _Poll:
                     "could not claim; left for the next poll", extra=_job_log(transition)
                 )
                 continue
-            recorded = self.records.loaded.get(transition.job.arn or "")
-            delivered = recorded.delivered_to(transition) if recorded else frozenset()
-            claimed.append(_Claimed(transition, entry, delivered))
+            arn = transition.job.arn or ""
+            record = self.records.loaded.get(arn) or SnapshotItem(arn, None)
+            claimed.append(_Claimed(transition, entry, record, self.context))
         return claimed
 
     def publish(self, claimed: Sequence[_Claimed], channels: Channels) -> None:
@@ -376,12 +408,13 @@ class _Poll:
             todo = [
                 item
                 for item in claimed
-                if channel.wants(item.transition) and channel.name not in item.delivered
+                if channel.wants(item.transition)
+                and not item.record.has(channel.name, item.transition)
             ]
             if not todo:
                 continue
             with self.budget.measure("publish"):
-                failed = channel.publisher.publish([item.entry for item in todo])
+                failed = channel.publisher.publish([item.entry_for(channel.name) for item in todo])
             for position, error in failed.items():
                 todo[position].errors[channel.name] = error
 
@@ -419,12 +452,9 @@ class _Poll:
 
     def release(self, item: _Claimed) -> None:
         transition = item.transition
-        delivered = item.delivered | {
-            c.name for c in self.channels if c.wants(transition) and c.name not in item.errors
-        }
         try:
             with self.budget.measure("write"):
-                self.store.release(transition, self.run.run_id, frozenset(delivered))
+                self.store.release(transition, self.run.run_id, item.delivered(self.channels))
         except SnapshotError:
             # The claim lapses on its own; the job is only delayed by the lease.
             logger.exception("could not release claim", extra=_job_log(transition))
@@ -435,9 +465,9 @@ def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeStat
     in_baseline = not state.baseline_complete
     polls = state.baseline_polls + 1 if in_baseline else state.baseline_polls
     listing = scan.listing
-    if listing is None or not scan.baseline_written:
-        # Listed nothing, or could not record all of its baseline: continue from where
-        # this run began, so no job is passed over unrecorded.
+    if listing is None or not scan.baseline_written or not result.delivered_all:
+        # Listed nothing, or left something unrecorded or unannounced: the next run lists
+        # again from where this one began, so nothing is passed over.
         return replace(state, baseline_polls=polls)
     next_state = replace(
         state,
@@ -445,8 +475,10 @@ def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeStat
         checkpoint=listing.next_token,
         baseline_complete=state.baseline_complete or listing.complete,
     )
-    if result.clean and listing.complete and not listing.resumed:
+    if listing.complete and not listing.resumed and result.clean:
         watermark = latest_update(scan.latest.values(), run.now)
+        if watermark is not None and scan.watermark_cap is not None:
+            watermark = min(watermark, scan.watermark_cap)
         if watermark is not None and (state.watermark is None or watermark > state.watermark):
             next_state = replace(next_state, watermark=watermark)
         if scan.full_read:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
     from datetime import datetime
 
     from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
@@ -63,8 +63,8 @@ class SnapshotStore(Protocol):
         """After delivery: keep what was announced and drop the claim."""
         ...
 
-    def release(self, transition: Transition, run_id: str, delivered: frozenset[str]) -> None:
-        """After a failed delivery: drop the claim, noting the channels that did get it."""
+    def release(self, transition: Transition, run_id: str, delivered: Mapping[str, str]) -> None:
+        """After a failed delivery: drop the claim, noting what each channel last got."""
         ...
 
 

@@ -101,18 +101,26 @@ def _snapshot_item(arn: str, item: Mapping[str, Any]) -> SnapshotItem:
             "snapshot item has a malformed status; it will be repaired",
             extra={"batch_segment_job_arn": arn, "status_attribute": str(item["status"])},
         )
-    delivered = item.get("delivered")
     return SnapshotItem(
         arn,
         _text(item.get("status")),
         _text(item.get("jobName")),
         _text(item.get("stuckStatus")),
-        _text(item.get("deliveredFor")),
-        frozenset(c for c in delivered if isinstance(c, str))
-        if isinstance(delivered, set)
-        else frozenset(),
+        _delivered(item),
         last_updated=_time(item.get("lastUpdatedDateTime")),
+        recorded_at=_time(item.get("recordedAt")),
     )
+
+
+def _delivered(item: Mapping[str, Any]) -> dict[str, str]:
+    delivered = item.get("delivered")
+    if isinstance(delivered, dict):
+        return {c: k for c, k in delivered.items() if isinstance(k, str)}
+    # Items written before channels kept their own keys: one key for a set of channels.
+    key = _text(item.get("deliveredFor"))
+    if key and isinstance(delivered, set):
+        return {c: key for c in delivered if isinstance(c, str)}
+    return {}
 
 
 def _scope_state(item: Mapping[str, Any]) -> ScopeState | None:
@@ -367,16 +375,14 @@ class DynamoSnapshotStore:
             ExpressionAttributeValues=_encode({**values, ":run": run_id}),
         )
 
-    def release(self, transition: Transition, run_id: str, delivered: frozenset[str]) -> None:
-        """After a failed delivery: drop the claim so the next poll tries again, noting the
-        channels that did receive it so they are not sent it twice."""
+    def release(self, transition: Transition, run_id: str, delivered: Mapping[str, str]) -> None:
+        """After a failed delivery: drop the claim so the next poll tries again, noting what
+        each channel did receive so it is not sent twice."""
         if delivered:
-            update = (
-                "SET deliveredFor = :key, delivered = :channels REMOVE claimedBy, claimExpiresAt"
-            )
-            values: dict[str, object] = {":key": transition.key, ":channels": set(delivered)}
+            update = "SET delivered = :delivered REMOVE claimedBy, claimExpiresAt, deliveredFor"
+            values: dict[str, object] = {":delivered": dict(delivered)}
         else:
-            update, values = "REMOVE claimedBy, claimExpiresAt", {}
+            update, values = "REMOVE claimedBy, claimExpiresAt, deliveredFor, delivered", {}
         self._table.update(
             f"releasing {transition.job.arn}",
             Key=_key(_arn(transition)),

@@ -1,0 +1,316 @@
+"""In-memory adapters for the poll's ports, with scripted time and faults.
+
+They keep the contracts the AWS adapters keep (tests/integration/test_store_contract.py
+runs the same scenario against both stores), so every rule of a poll can be tested in
+milliseconds. Each call advances a scripted clock by its cost, so deadlines are tested
+without waiting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from poller.core import recorded_time
+from poller.errors import ClaimLostError, JobListingError, SnapshotError
+from poller.models import EventType, ScopeState, SnapshotItem
+from poller.personalize_source import to_job_summary, with_details
+from poller.ports import Listing
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Mapping, Sequence
+
+    from poller.models import JobSummary, Scope, Transition
+    from poller.rendering import PublishEntry
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def job_arn(name: str) -> str:
+    return f"arn:aws:personalize:{REGION}:{ACCOUNT}:batch-segment-job/{name}"
+
+
+def solution_version_arn(name: str) -> str:
+    return f"arn:aws:personalize:{REGION}:{ACCOUNT}:solution/{name}/1"
+
+
+class ScriptedClock:
+    """Wall time that moves only when told: by a call's cost, or by the test."""
+
+    def __init__(self, start: datetime) -> None:
+        self.seconds = start.timestamp()
+
+    def time(self) -> float:
+        return self.seconds
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.seconds, UTC)
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
+
+
+@dataclass
+class SourceFaults:
+    fail_at_page: int | None = None  # this page (1-based) raises, as after botocore's retries
+    describe_fails: bool = False
+    describe_cost: float = 0.05
+    page_cost: float = 0.2
+    # Rewrites the raw summaries before paging: odd listings (lag, missing fields, ...).
+    odd: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+
+
+class MemorySource:
+    """Jobs as ListBatchSegmentJobs returns them (raw summaries, newest first, paged by an
+    offset token), converted by the real adapter's parser."""
+
+    def __init__(self, clock: ScriptedClock, page_size: int = 100) -> None:
+        self.clock = clock
+        self.page_size = page_size
+        self.summaries: dict[str, dict[str, Any]] = {}
+        self.details: dict[str, dict[str, Any]] = {}
+        self.faults = SourceFaults()
+        self.calls: Counter[str] = Counter()
+
+    def put(
+        self, name: str, status: str, *, solution_version: str | None = None, **fields: Any
+    ) -> str:
+        arn = job_arn(name)
+        now = self.clock.now()
+        self.summaries[arn] = {
+            "batchSegmentJobArn": arn,
+            "jobName": name,
+            "status": status,
+            "creationDateTime": now,
+            "lastUpdatedDateTime": now,
+            "solutionVersionArn": solution_version or solution_version_arn("segments"),
+            **fields,
+        }
+        return arn
+
+    def move(self, arn: str, status: str, **fields: Any) -> None:
+        self.summaries[arn] = {
+            **self.summaries[arn],
+            "status": status,
+            "lastUpdatedDateTime": self.clock.now(),
+            **fields,
+        }
+
+    def list_jobs(
+        self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
+    ) -> Listing:
+        raw = [
+            s
+            for s in self.summaries.values()
+            if scope.solution_version_arn in (None, s.get("solutionVersionArn"))
+        ]
+        raw.sort(key=lambda s: (-s["creationDateTime"].timestamp(), s["batchSegmentJobArn"]))
+        if self.faults.odd is not None:
+            raw = self.faults.odd(raw)
+        offset = int(resume_from) if resume_from and int(resume_from) < len(raw) else 0
+        jobs: list[JobSummary] = []
+        pages = 0
+        while True:
+            pages += 1
+            self.calls["ListBatchSegmentJobs"] += 1
+            self.clock.advance(self.faults.page_cost)
+            if pages == self.faults.fail_at_page:
+                raise JobListingError("ListBatchSegmentJobs failed: ThrottlingException")
+            jobs += [to_job_summary(s) for s in raw[offset : offset + self.page_size]]
+            offset += self.page_size
+            if offset >= len(raw):
+                return Listing(jobs, pages, resumed=resume_from is not None)
+            if should_stop():
+                return Listing(jobs, pages, next_token=str(offset), resumed=resume_from is not None)
+
+    def describe(self, job: JobSummary) -> JobSummary:
+        self.calls["DescribeBatchSegmentJob"] += 1
+        self.clock.advance(self.faults.describe_cost)
+        if self.faults.describe_fails or job.arn is None:
+            return job
+        return with_details(job, self.details.get(job.arn, {}))
+
+
+@dataclass
+class _Item:
+    status: Any = None  # anything a hand-edited item may hold; only text is a status
+    job_name: str | None = None
+    stuck_status: str | None = None
+    last_updated: datetime | None = None
+    recorded_at: datetime | None = None
+    claimed_by: str | None = None
+    claim_expires_at: float | None = None
+    delivered: dict[str, str] = field(default_factory=dict)
+
+    def snapshot(self, arn: str) -> SnapshotItem:
+        return SnapshotItem(
+            arn,
+            self.status if isinstance(self.status, str) else None,
+            self.job_name,
+            self.stuck_status,
+            dict(self.delivered),
+            last_updated=self.last_updated,
+            recorded_at=self.recorded_at,
+        )
+
+
+@dataclass
+class StoreFaults:
+    # Writes (claim, record, release, baseline batch) that raise SnapshotError, by number.
+    failing_writes: set[int] = field(default_factory=set)
+    write_cost: float = 0.01
+
+
+class MemoryStore:
+    """The snapshot table in memory, with the DynamoDB store's conditions."""
+
+    def __init__(self, clock: ScriptedClock) -> None:
+        self.clock = clock
+        self.items: dict[str, _Item] = {}
+        self.scopes: dict[Scope, ScopeState] = {}
+        self.faults = StoreFaults()
+        self.writes = 0
+        self.failed_writes: list[tuple[str, str]] = []  # (operation, ARN)
+
+    def _write(self, operation: str, arn: str) -> None:
+        self.writes += 1
+        self.clock.advance(self.faults.write_cost)
+        if self.writes in self.faults.failing_writes:
+            self.failed_writes.append((operation, arn))
+            raise SnapshotError(f"{operation} {arn}: ProvisionedThroughputExceededException")
+
+    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
+        return {scope: self.scopes[scope] for scope in scopes if scope in self.scopes}
+
+    def save_scope(self, scope: Scope, state: ScopeState) -> None:
+        stored = self.scopes.get(scope)
+        if stored is None:
+            self.scopes[scope] = state
+            return
+        watermark = stored.watermark
+        if state.watermark is not None and (watermark is None or watermark < state.watermark):
+            watermark = state.watermark
+        self.scopes[scope] = replace(
+            state,
+            baseline_started_at=stored.baseline_started_at,
+            baseline_complete=stored.baseline_complete or state.baseline_complete,
+            watermark=watermark,
+        )
+
+    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
+        return {arn: self.items[arn].snapshot(arn) for arn in arns if arn in self.items}
+
+    def load_all(self) -> dict[str, SnapshotItem]:
+        return {arn: item.snapshot(arn) for arn, item in self.items.items()}
+
+    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None:
+        self._write("baseline", items[0].arn if items else "")
+        for item in items:
+            self.items[item.arn] = _Item(
+                item.status, item.job_name, item.stuck_status, item.last_updated, recorded_at
+            )
+
+    def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:
+        arn = _arn(transition)
+        self._write("claim", arn)
+        item = self.items.get(arn)
+        status = item.status if item and isinstance(item.status, str) else None
+        previous = transition.previous_status
+        if transition.event_type is EventType.JOB_STUCK:
+            holds = status == previous and item is not None and item.stuck_status != previous
+        else:
+            holds = status == previous
+        free = item is None or item.claimed_by is None or (item.claim_expires_at or 0) < now
+        if not (holds and free):
+            raise ClaimLostError(f"claiming {arn}: held or recorded by another poll")
+        item = self.items.setdefault(arn, _Item())
+        item.claimed_by, item.claim_expires_at = run_id, expires_at
+
+    def record(self, transition: Transition, run_id: str, recorded_at: datetime) -> None:
+        arn = _arn(transition)
+        self._write("record", arn)
+        item = self._held(arn, run_id)
+        job = transition.job
+        item.status, item.job_name = job.status, job.name
+        item.last_updated = recorded_time(job.last_updated_time, recorded_at)
+        item.stuck_status = job.status if transition.event_type is EventType.JOB_STUCK else None
+        item.recorded_at = recorded_at
+        item.claimed_by = item.claim_expires_at = None
+        item.delivered = {}
+
+    def release(self, transition: Transition, run_id: str, delivered: Mapping[str, str]) -> None:
+        arn = _arn(transition)
+        self._write("release", arn)
+        item = self._held(arn, run_id)
+        item.claimed_by = item.claim_expires_at = None
+        item.delivered = dict(delivered)
+
+    def _held(self, arn: str, run_id: str) -> _Item:
+        item = self.items.get(arn)
+        if item is None or item.claimed_by != run_id:
+            raise ClaimLostError(f"{arn}: the claim of {run_id} lapsed")
+        return item
+
+
+def _arn(transition: Transition) -> str:
+    assert transition.job.arn is not None
+    return transition.job.arn
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One announcement as a channel received it (a digest counts for each job it lists)."""
+
+    arn: str
+    event_type: str
+    previous_status: str | None
+    status: str | None
+    digest: bool = False
+
+
+class RecordingPublisher:
+    """A channel that keeps what it received; `fails` picks entries to reject."""
+
+    def __init__(self, clock: ScriptedClock, cost: float = 0.05) -> None:
+        self.clock = clock
+        self.cost = cost
+        self.heard: list[Heard] = []
+        self.calls = 0
+        self.fails: Callable[[dict[str, Any]], bool] = lambda _event: False
+        self.on_publish: Callable[[], None] | None = None
+
+    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]:
+        self.calls += 1
+        self.clock.advance(self.cost)
+        if self.on_publish is not None:
+            hook, self.on_publish = self.on_publish, None
+            hook()
+        failed: dict[int, str] = {}
+        for index, entry in enumerate(entries):
+            event = json.loads(entry.event_json)
+            if self.fails(event):
+                failed[index] = "InternalError: injected"
+                continue
+            self.heard += _heard(event)
+        return failed
+
+
+def _heard(event: dict[str, Any]) -> list[Heard]:
+    if event["eventType"] == "JOB_DIGEST":
+        assert event["truncated"] == 0, "tests keep digests small enough to list every job"
+        return [
+            Heard(j["batchSegmentJobArn"], j["eventType"], j["previousStatus"], j["status"], True)
+            for j in event["jobs"]
+        ]
+    return [
+        Heard(
+            event["batchSegmentJobArn"],
+            event["eventType"],
+            event["previousStatus"],
+            event["status"],
+        )
+    ]
