@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lint typecheck test demo synth bench deploy clean
+.PHONY: install lint typecheck test soak demo synth bench deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/poller/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,14 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lambdas/poller lambdas/slack_forwarder infra app.py local tests
+	$(VENV)/bin/mypy lambdas/poller lambdas/slack_forwarder infra app.py local notifier_cli tests
 
 test: lint typecheck
 	$(VENV)/bin/pytest -n auto
+
+# The delivery promise's property test with many more histories (at least 10,000 polls).
+soak: $(STAMP)
+	SOAK=1 $(VENV)/bin/pytest tests/unit/test_delivery_promise.py -q -s
 
 demo: $(STAMP)
 	$(PY) -m local.demo $(ARGS)

@@ -1,3 +1,5 @@
+"""The pure rules: how one listed job compares with its record. Milliseconds each."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -5,35 +7,63 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from poller.core import (
+    LISTING_LAG,
+    Outcome,
     classify,
-    diff,
+    decide,
+    existed_before_watching,
+    full_read_due,
     is_stuck,
     latest_per_job,
     latest_update,
     needs_check,
     normalise_status,
-    reconcile_due,
+    rank,
 )
-from poller.models import EventType, JobSummary, SnapshotItem, Transition
+from poller.models import EventType, JobSummary, ScopeState, SnapshotItem, Transition
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=30)
 LIMIT = timedelta(hours=6)
+WATCHED = ScopeState(baseline_started_at=T0 - timedelta(days=1), baseline_complete=True)
 
 
-def job(name: str, status: str | None, minutes: int = 0) -> JobSummary:
+def job(name: str, status: str | None, minutes: int = 0, created: int | None = None) -> JobSummary:
     return JobSummary(
-        arn=ARN + name, name=name, status=status, last_updated_time=T0 + timedelta(minutes=minutes)
+        arn=ARN + name,
+        name=name,
+        status=status,
+        last_updated_time=T0 + timedelta(minutes=minutes),
+        creation_time=T0 + timedelta(minutes=minutes if created is None else created),
     )
 
 
-def snap(name: str, status: str | None, stuck_status: str | None = None) -> SnapshotItem:
-    return SnapshotItem(ARN + name, status, name, stuck_status)
+def snap(
+    name: str, status: str | None, stuck_status: str | None = None, minutes: int | None = None
+) -> SnapshotItem:
+    updated = T0 + timedelta(minutes=minutes) if minutes is not None else None
+    return SnapshotItem(ARN + name, status, name, stuck_status, last_updated=updated)
 
 
-def changes(snapshot: dict[str, SnapshotItem], jobs: list[JobSummary]) -> list[Transition]:
-    return diff(snapshot, jobs, NOW, LIMIT)
+def changes(
+    snapshot: dict[str, SnapshotItem],
+    jobs: list[JobSummary],
+    now: datetime = NOW,
+    scope: ScopeState = WATCHED,
+) -> list[Transition]:
+    found = []
+    for listed in latest_per_job(jobs).values():
+        decision = decide(listed, snapshot.get(listed.arn or ""), scope, now, LIMIT)
+        if decision.transition is not None:
+            found.append(decision.transition)
+    return found
+
+
+def outcome(
+    record: SnapshotItem | None, listed: JobSummary, scope: ScopeState = WATCHED
+) -> Outcome:
+    return decide(listed, record, scope, NOW, LIMIT).outcome
 
 
 @pytest.mark.parametrize(
@@ -56,6 +86,23 @@ def changes(snapshot: dict[str, SnapshotItem], jobs: list[JobSummary]) -> list[T
 )
 def test_classify(status: str | None, expected: EventType) -> None:
     assert classify(status) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("PENDING", 0),
+        ("CREATE PENDING", 0),
+        ("CREATE IN_PROGRESS", 1),
+        ("IN PROGRESS", 1),
+        ("ACTIVE", 2),
+        ("CREATE FAILED", 2),
+        ("STOPPING", None),
+        (None, None),
+    ],
+)
+def test_rank_orders_a_jobs_life(status: str | None, expected: int | None) -> None:
+    assert rank(status) == expected
 
 
 def test_normalise_folds_spellings() -> None:
@@ -94,10 +141,65 @@ def test_jobs_without_arn_are_skipped() -> None:
     assert changes({}, [JobSummary(name="anonymous", status="PENDING")]) == []
 
 
-def test_missing_status_is_a_status_too() -> None:
-    (transition,) = changes({ARN + "a": snap("a", "PENDING")}, [job("a", None)])
-    assert transition.job.status is None
-    assert changes({ARN + "a": snap("a", None)}, [job("a", None)]) == []
+def test_a_summary_without_status_changes_nothing() -> None:
+    # The API allows it; it is not a move to "None", and the record is kept.
+    assert outcome(snap("a", "PENDING"), job("a", None)) is Outcome.NO_STATUS
+    assert outcome(None, job("a", None)) is Outcome.NO_STATUS
+
+
+def test_a_record_with_a_malformed_status_is_announced_afresh() -> None:
+    (transition,) = changes({ARN + "a": snap("a", None)}, [job("a", "ACTIVE")])
+    assert transition.previous_status is None
+
+
+def test_a_lagging_summary_never_moves_a_job_backwards() -> None:
+    assert outcome(snap("a", "IN PROGRESS", minutes=10), job("a", "PENDING", 1)) is (
+        Outcome.BACKWARDS
+    )
+    # Even with a later (odd) timestamp, a final status never moves.
+    assert outcome(snap("a", "ACTIVE", minutes=10), job("a", "IN PROGRESS", 20)) is (
+        Outcome.BACKWARDS
+    )
+    assert outcome(snap("a", "CREATE FAILED"), job("a", "ACTIVE", 20)) is Outcome.BACKWARDS
+
+
+def test_an_older_summary_of_an_unknown_status_is_stale() -> None:
+    assert outcome(snap("a", "STOPPING", minutes=10), job("a", "SOMETHING NEW", 5)) is (
+        Outcome.STALE
+    )
+    assert outcome(snap("a", "STOPPING", minutes=10), job("a", "SOMETHING NEW", 15)) is (
+        Outcome.ANNOUNCE
+    )
+
+
+def test_forward_in_the_documented_order_is_news_whatever_the_times() -> None:
+    # The record's time may have been clamped to a poll that saw a summary from the future.
+    assert outcome(snap("a", "IN PROGRESS", minutes=60), job("a", "ACTIVE", 5)) is (
+        Outcome.ANNOUNCE
+    )
+
+
+def test_a_new_job_is_announced_only_if_created_after_watching_began() -> None:
+    started = ScopeState(baseline_started_at=T0, baseline_complete=True)
+    assert outcome(None, job("old", "ACTIVE", 5, created=-1), started) is Outcome.BASELINE
+    assert outcome(None, job("new", "ACTIVE", 5, created=1), started) is Outcome.ANNOUNCE
+
+
+def test_without_a_creation_time_a_job_is_new_only_once_the_baseline_is_complete() -> None:
+    nameless = JobSummary(arn=ARN + "x", status="ACTIVE")
+    taking = ScopeState(baseline_started_at=T0)
+    assert existed_before_watching(nameless, taking)
+    assert not existed_before_watching(nameless, WATCHED)
+
+
+def test_a_move_before_watching_began_corrects_a_lagging_baseline_silently() -> None:
+    started = ScopeState(baseline_started_at=T0, baseline_complete=True)
+    baselined = SnapshotItem(ARN + "a", "PENDING", recorded_at=T0 + timedelta(minutes=1))
+    moved_before = job("a", "ACTIVE", -1, created=-10)
+    assert outcome(baselined, moved_before, started) is Outcome.BASELINE
+    # A record from before this scope was watched (another scope's): the move is news.
+    older_record = SnapshotItem(ARN + "a", "PENDING", recorded_at=T0 - timedelta(minutes=5))
+    assert outcome(older_record, moved_before, started) is Outcome.ANNOUNCE
 
 
 def test_duplicate_listing_keeps_the_latest_update() -> None:
@@ -107,27 +209,32 @@ def test_duplicate_listing_keeps_the_latest_update() -> None:
     assert transition.job.status == "ACTIVE"
 
 
+def test_duplicate_listing_with_equal_times_keeps_the_later_status() -> None:
+    same_time = [job("a", "IN PROGRESS", 5), job("a", "PENDING", 5)]
+    assert latest_per_job(same_time)[ARN + "a"].status == "IN PROGRESS"
+
+
 def test_a_job_waiting_past_the_limit_is_stuck_once_per_status() -> None:
-    late = NOW + LIMIT + timedelta(minutes=1)
+    late = NOW + LIMIT + LISTING_LAG + timedelta(minutes=1)
     waiting = job("slow", "IN PROGRESS")
-    (transition,) = diff({ARN + "slow": snap("slow", "IN PROGRESS")}, [waiting], late, LIMIT)
+    (transition,) = changes({ARN + "slow": snap("slow", "IN PROGRESS")}, [waiting], late)
     assert transition.event_type is EventType.JOB_STUCK
     assert transition.previous_status == "IN PROGRESS"
     reported = {ARN + "slow": snap("slow", "IN PROGRESS", stuck_status="IN PROGRESS")}
-    assert diff(reported, [waiting], late, LIMIT) == []
+    assert changes(reported, [waiting], late) == []
 
 
 def test_stuck_again_in_a_later_status() -> None:
-    late = NOW + LIMIT + timedelta(minutes=1)
+    late = NOW + LIMIT + LISTING_LAG + timedelta(minutes=1)
     reported_pending = {ARN + "slow": snap("slow", "IN PROGRESS", stuck_status="PENDING")}
-    (transition,) = diff(reported_pending, [job("slow", "IN PROGRESS")], late, LIMIT)
+    (transition,) = changes(reported_pending, [job("slow", "IN PROGRESS")], late)
     assert transition.event_type is EventType.JOB_STUCK
 
 
 def test_a_change_wins_over_stuck() -> None:
-    late = NOW + LIMIT + timedelta(minutes=1)
-    (transition,) = diff(
-        {ARN + "slow": snap("slow", "PENDING")}, [job("slow", "IN PROGRESS")], late, LIMIT
+    late = NOW + LIMIT + LISTING_LAG + timedelta(minutes=1)
+    (transition,) = changes(
+        {ARN + "slow": snap("slow", "PENDING")}, [job("slow", "IN PROGRESS")], late
     )
     assert transition.event_type is EventType.JOB_STATUS_CHANGED
 
@@ -151,6 +258,35 @@ def test_stuck_needs_a_time_to_measure_from() -> None:
     assert not is_stuck(JobSummary(arn=ARN + "x", status="PENDING"), NOW + LIMIT * 9, LIMIT)
     created_only = JobSummary(arn=ARN + "x", status="PENDING", creation_time=T0)
     assert is_stuck(created_only, T0 + LIMIT * 2, LIMIT)
+
+
+def test_stuck_allows_for_a_lagging_listing() -> None:
+    # A summary may show a status up to LISTING_LAG after the job left it.
+    assert not is_stuck(job("j", "PENDING"), T0 + LIMIT + LISTING_LAG, LIMIT)
+    assert is_stuck(job("j", "PENDING"), T0 + LIMIT + LISTING_LAG + timedelta(seconds=1), LIMIT)
+
+
+def test_without_its_own_update_time_a_job_waits_since_its_record() -> None:
+    # Regression (property test): a missing lastUpdatedDateTime fell back to the creation
+    # time, and a job that had just moved to IN PROGRESS was called stuck.
+    moved = JobSummary(arn=ARN + "j", status="IN PROGRESS", creation_time=T0)
+    recorded = T0 + LIMIT
+    assert not is_stuck(moved, T0 + LIMIT + timedelta(hours=1), LIMIT, recorded)
+    assert outcome(snap("j", "IN PROGRESS", minutes=int(LIMIT.total_seconds() // 60)), moved) is (
+        Outcome.UNCHANGED
+    )
+
+
+def test_an_update_time_in_the_future_is_not_believed_for_stuck() -> None:
+    # Regression (property test): a summary dated a year ahead hid that a job was already
+    # stuck at the baseline, and it was announced stuck on the next poll.
+    future = JobSummary(
+        arn=ARN + "j",
+        status="PENDING",
+        creation_time=T0,
+        last_updated_time=T0 + timedelta(days=365),
+    )
+    assert is_stuck(future, T0 + LIMIT * 2, LIMIT)
 
 
 MARGIN = timedelta(minutes=15)
@@ -181,17 +317,27 @@ def test_without_a_watermark_every_job_is_checked() -> None:
 
 
 def test_latest_update() -> None:
-    assert latest_update([job("a", "ACTIVE", 5), JobSummary(arn="x"), job("b", "ACTIVE", 9)]) == (
-        T0 + timedelta(minutes=9)
-    )
-    assert latest_update([JobSummary(arn="x")]) is None
+    jobs = [job("a", "ACTIVE", 5), JobSummary(arn="x"), job("b", "ACTIVE", 9)]
+    assert latest_update(jobs, NOW) == T0 + timedelta(minutes=9)
+    assert latest_update([JobSummary(arn="x")], NOW) is None
 
 
-def test_reconcile_is_due_once_per_interval() -> None:
-    period, hour = timedelta(minutes=5), timedelta(hours=1)
-    polls = [T0 + timedelta(minutes=m) for m in range(0, 180, 5)]
-    due = [p for p in polls if reconcile_due(p, period, hour)]
-    assert due == [T0, T0 + hour, T0 + 2 * hour]
-    # Off the grid, still once an hour.
-    shifted = [p + timedelta(minutes=2, seconds=7) for p in polls]
-    assert len([p for p in shifted if reconcile_due(p, period, hour)]) == 3
+def test_the_watermark_never_passes_the_polls_clock() -> None:
+    future = job("a", "ACTIVE", 60 * 24 * 365)
+    assert latest_update([future], NOW) == NOW
+
+
+HOUR = timedelta(hours=1)
+
+
+def test_a_full_read_is_due_by_the_time_of_the_last_one() -> None:
+    never = ScopeState(baseline_started_at=T0)
+    assert full_read_due(never, NOW, HOUR)
+    recent = ScopeState(baseline_started_at=T0, last_full_read_at=NOW - timedelta(minutes=59))
+    assert not full_read_due(recent, NOW, HOUR)
+    # A late tick (09:59:50, then 10:05:05) cannot skip an hour: the state says it is due.
+    late = ScopeState(baseline_started_at=T0, last_full_read_at=NOW - HOUR - timedelta(minutes=5))
+    assert full_read_due(late, NOW, HOUR)
+    # A clock that went backwards does not postpone it.
+    ahead = ScopeState(baseline_started_at=T0, last_full_read_at=NOW + timedelta(days=1))
+    assert full_read_due(ahead, NOW, HOUR)

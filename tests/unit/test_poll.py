@@ -1,0 +1,466 @@
+"""One poll's rules, end to end through the real poll() with in-memory adapters and a
+scripted clock: deadlines, progress, odd listings, scopes and partial deliveries.
+
+Each test runs in milliseconds; the moto-based tests in tests/integration cover the wiring.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from poller.models import EventType, Scope
+from poller.poll import CLAIM_MARGIN_SECONDS, Channel, PollResult, PollRun, poll
+from poller.settings import DEFAULT_PEOPLE_EVENT_TYPES
+from tests.fakes import (
+    Heard,
+    MemorySource,
+    MemoryStore,
+    RecordingPublisher,
+    ScriptedClock,
+    job_arn,
+    solution_version_arn,
+)
+
+START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+STUCK_AFTER = timedelta(hours=6)
+SAFETY = 10.0
+
+
+class World:
+    """A notifier's adapters in memory, on one scripted clock."""
+
+    def __init__(
+        self, page_size: int = 100, storm_threshold: int = 20, scopes: tuple[Scope, ...] = ()
+    ) -> None:
+        self.clock = ScriptedClock(START)
+        self.source = MemorySource(self.clock, page_size=page_size)
+        self.store = MemoryStore(self.clock)
+        self.publishers = {
+            name: RecordingPublisher(self.clock) for name in ("sns", "events", "people")
+        }
+        self.channels = [
+            Channel("sns", self.publishers["sns"]),
+            Channel("events", self.publishers["events"]),
+            Channel(
+                "people",
+                self.publishers["people"],
+                event_types=DEFAULT_PEOPLE_EVENT_TYPES,
+                digest_in_storm=True,
+            ),
+        ]
+        self.storm_threshold = storm_threshold
+        self.scopes = scopes or (Scope(),)
+        self.runs = 0
+        self.deadlines: list[float] = []
+
+    def run(self, seconds: float = 60.0, run_id: str | None = None) -> PollResult:
+        self.clock.advance(1)
+        self.runs += 1
+        deadline = self.clock.time() + seconds
+        result = poll(self.source, self.store, self.channels, self.spec(deadline, run_id))
+        assert self.clock.time() <= deadline, "the run went past its deadline"
+        return result
+
+    def spec(self, deadline: float, run_id: str | None = None) -> PollRun:
+        return PollRun(
+            region="us-east-1",
+            now=self.clock.now(),
+            run_id=run_id or f"run-{self.runs}",
+            stuck_after=STUCK_AFTER,
+            time_left=lambda: deadline - self.clock.time(),
+            clock=self.clock.time,
+            scopes=self.scopes,
+            storm_threshold=self.storm_threshold,
+            safety_margin=SAFETY,
+        )
+
+    def heard(self, channel: str = "sns") -> list[tuple[str, str | None, str | None]]:
+        """(job, previous, status) per announcement, oldest first; the list is then cleared."""
+        heard = self.publishers[channel].heard
+        told = [(h.arn.rsplit("/", 1)[-1], h.previous_status, h.status) for h in heard]
+        heard.clear()
+        return told
+
+    def events(self, channel: str = "sns") -> list[Heard]:
+        return list(self.publishers[channel].heard)
+
+    def later(self, minutes: float) -> None:
+        self.clock.advance(minutes * 60)
+
+
+def watching(world: World, *jobs: tuple[str, str]) -> list[str]:
+    """Jobs that exist before the first poll, which then records them silently."""
+    arns = [world.source.put(name, status) for name, status in jobs]
+    world.later(1)
+    assert world.run().first_run
+    assert world.heard() == []
+    return arns
+
+
+# --- bounded work: every run ends before its deadline and makes progress -------------------
+
+
+def test_slow_describe_calls_are_dropped_before_delivery_is() -> None:
+    world = World()
+    arns = watching(world, *[(f"job-{i}", "IN PROGRESS") for i in range(30)])
+    for arn in arns:
+        world.source.move(arn, "ACTIVE")
+    world.source.faults.describe_cost = 5.0
+
+    result = world.run(seconds=40)
+
+    assert result.published == 30
+    assert result.deferred == 0
+    assert result.enrichment_dropped > 0
+    described = world.source.calls["DescribeBatchSegmentJob"]
+    assert described + result.enrichment_dropped == 30
+    assert len(world.heard()) == 30
+
+
+def test_a_storm_that_cannot_finish_stops_before_the_deadline_and_sends_nothing_twice() -> None:
+    world = World(storm_threshold=5)
+    arns = watching(world, *[(f"job-{i}", "IN PROGRESS") for i in range(200)])
+    for arn in arns:
+        world.source.move(arn, "CREATE FAILED", failureReason="bad role")
+    world.source.faults.describe_cost = 0.0
+    world.store.faults.write_cost = 0.2  # slow claims and records
+
+    first = world.run(seconds=30)
+
+    assert first.storm
+    assert 0 < first.published < 200
+    assert first.deferred == 200 - first.published
+    first_people = world.events("people")
+    assert len(first_people) == first.published
+    assert all(h.digest for h in first_people)
+    world.later(5)
+    while (result := world.run(seconds=30)).deferred:
+        world.later(5)
+    assert result.clean
+    told = [h.arn for h in world.events("sns")]
+    assert sorted(told) == sorted(arns), "every failure announced once on the events topic"
+    people = [h.arn for h in world.events("people")]
+    assert sorted(people) == sorted(arns), "and once in people's digests"
+
+
+def test_a_long_first_listing_resumes_where_it_stopped_and_stays_silent() -> None:
+    world = World(page_size=10)
+    arns = [world.source.put(f"old-{i:03}", "ACTIVE") for i in range(100)]
+    world.later(1)
+    world.source.faults.page_cost = 3.0  # about three pages fit in a 30 s run
+
+    runs = [world.run(seconds=30)]
+    while runs[-1].baseline_polls:  # runs the unfinished baseline has taken so far
+        runs.append(world.run(seconds=30))
+        assert len(runs) < 20, "the baseline must finish"
+
+    assert len(runs) >= 3, "the listing did not fit in one run"
+    assert all(not r.listing_complete for r in runs[:-1])
+    assert runs[-1].listing_complete
+    assert [r.baseline_polls for r in runs[:-1]] == list(range(1, len(runs)))
+    assert world.heard() == []
+    assert set(world.store.items) == set(arns)
+
+
+def test_a_resumed_baseline_announces_real_changes_of_jobs_it_already_recorded() -> None:
+    world = World(page_size=10)
+    arns = [world.source.put(f"old-{i:03}", "IN PROGRESS") for i in range(40)]
+    world.later(1)
+    world.source.faults.page_cost = 6.0
+    first = world.run(seconds=30)
+    assert first.first_run
+    assert not first.listing_complete
+    recorded = sorted(world.store.items)
+    world.source.move(recorded[0], "ACTIVE")
+
+    while world.run(seconds=30).first_run:
+        pass
+    world.source.faults.page_cost = 0.2
+    world.run()
+
+    assert world.heard() == [(recorded[0].rsplit("/", 1)[-1], "IN PROGRESS", "ACTIVE")]
+    assert len(arns) == len(world.store.items)
+
+
+def test_a_claims_lease_is_the_deadline_of_the_run_at_the_time_it_claims() -> None:
+    world = World()
+    (arn,) = watching(world, ("job", "PENDING"))
+    world.source.move(arn, "ACTIVE")
+    world.source.faults.page_cost = 20.0  # the claim comes late in the run
+    leases: list[float] = []
+    claim = world.store.claim
+
+    def noting_lease(transition: Any, run_id: str, now: float, expires_at: float) -> None:
+        leases.append(expires_at - now)
+        claim(transition, run_id, now, expires_at)
+
+    world.store.claim = noting_lease  # type: ignore[method-assign]
+    world.run(seconds=60)
+
+    # 60 s run, 20 s spent listing: 40 s left (less what the claim's own write took).
+    (lease,) = leases
+    assert lease == pytest.approx(40 + CLAIM_MARGIN_SECONDS, abs=0.5)
+
+
+def test_a_full_read_is_due_by_state_not_by_the_clock() -> None:
+    world = World()
+    watching(world, ("job", "ACTIVE"))
+    loads: list[str] = []
+    load_all = world.store.load_all
+
+    def counting() -> Any:
+        loads.append("all")
+        return load_all()
+
+    world.store.load_all = counting  # type: ignore[method-assign]
+    world.later(30)
+    assert not world.run().full_read
+    world.later(31)  # a late tick: 61 minutes since the baseline's full read
+    assert world.run().full_read
+    world.later(5)
+    assert not world.run().full_read
+    assert loads == ["all"]
+
+
+def test_deferred_transitions_count_and_the_heartbeat_waits() -> None:
+    world = World()
+    arns = watching(world, *[(f"job-{i}", "PENDING") for i in range(50)])
+    for arn in arns:
+        world.source.move(arn, "IN PROGRESS")
+    world.store.faults.write_cost = 0.5
+
+    result = world.run(seconds=30)
+
+    assert result.deferred > 0
+    assert not result.clean
+    world.store.faults.write_cost = 0.01
+    world.later(5)
+    assert world.run().clean
+    assert len(world.heard()) == 50
+
+
+def test_a_checkpoint_never_passes_deferred_work() -> None:
+    # Regression (property test): a short run listed the first page, deferred its changes
+    # and saved the checkpoint after it; the next run resumed past them and called itself
+    # clean while the change was never announced.
+    world = World(page_size=3)
+    arns = watching(world, *[(f"job-{i}", "PENDING") for i in range(6)])
+    world.source.move(arns[0], "IN PROGRESS")
+    world.channels[:] = world.channels[:2]
+    short = world.run(seconds=SAFETY + 1)
+    assert short.deferred or not short.listing_complete
+
+    world.later(1)
+    world.run()
+    world.later(1)
+    world.run()
+
+    assert world.heard() == [("job-0", "PENDING", "IN PROGRESS")]
+
+
+# --- odd listings change nothing --------------------------------------------------------
+
+
+def test_a_summary_without_status_is_no_transition_and_the_record_is_kept() -> None:
+    world = World()
+    (arn,) = watching(world, ("job", "IN PROGRESS"))
+    world.source.summaries[arn].pop("status")
+
+    result = world.run()
+
+    assert world.heard() == []
+    assert result.skipped
+    assert world.store.items[arn].status == "IN PROGRESS"
+    world.source.move(arn, "ACTIVE")
+    world.run()
+    world.run()
+    assert world.heard() == [("job", "IN PROGRESS", "ACTIVE")]
+
+
+def test_a_skipped_summary_holds_the_watermark_back() -> None:
+    # Regression (property test): a summary without status let the watermark pass the job,
+    # so its real change waited for the hourly full read.
+    world = World()
+    quiet, other = watching(world, ("quiet", "IN PROGRESS"), ("other", "IN PROGRESS"))
+    world.source.move(quiet, "ACTIVE")
+    without_status = world.source.summaries[quiet].pop("status")
+    world.later(20)
+    world.source.move(other, "ACTIVE")
+    world.run()
+    assert world.heard() == [("other", "IN PROGRESS", "ACTIVE")]
+
+    world.source.summaries[quiet]["status"] = without_status
+    world.run()
+
+    assert world.heard() == [("quiet", "IN PROGRESS", "ACTIVE")]
+
+
+def test_a_lagging_summary_announces_no_backward_move_and_no_second_success() -> None:
+    world = World()
+    (arn,) = watching(world, ("job", "IN PROGRESS"))
+    world.source.move(arn, "ACTIVE")
+    world.run()
+    assert world.heard() == [("job", "IN PROGRESS", "ACTIVE")]
+    summary = world.source.summaries[arn]
+    world.source.summaries[arn] = {**summary, "status": "IN PROGRESS"}
+
+    world.run()
+    world.source.summaries[arn] = summary
+    world.run()
+
+    assert world.heard() == []
+
+
+def test_a_future_timestamp_does_not_pin_the_watermark() -> None:
+    world = World()
+    odd, other = watching(world, ("odd", "PENDING"), ("other", "PENDING"))
+    world.source.move(odd, "ACTIVE")
+    world.source.summaries[odd]["lastUpdatedDateTime"] = START + timedelta(days=365)
+    world.run()
+    assert world.heard() == [("odd", "PENDING", "ACTIVE")]
+
+    world.later(20)
+    world.source.move(other, "ACTIVE")
+    result = world.run()
+
+    assert not result.full_read, "found between full reads"
+    assert world.heard() == [("other", "PENDING", "ACTIVE")]
+    watermark = world.store.scopes[Scope()].watermark
+    assert watermark is not None
+    assert watermark <= world.clock.now()
+
+
+def test_invalid_unicode_is_replaced_and_a_job_that_cannot_be_rendered_blocks_no_other() -> None:
+    world = World()
+    hostile, huge, healthy = watching(
+        world, ("hostile", "IN PROGRESS"), ("huge", "IN PROGRESS"), ("healthy", "IN PROGRESS")
+    )
+    world.source.move(hostile, "CREATE FAILED", failureReason="bad \ud800 input")
+    world.source.move(huge, "ACTIVE", jobName="x" * 300_000)  # cannot fit in any message
+    world.source.move(healthy, "ACTIVE")
+
+    result = world.run()
+
+    assert result.publish_failures == 1
+    assert result.published == 2
+    told = {h.arn: h for h in world.events("events")}
+    assert set(told) == {hostile, healthy}
+    assert world.store.items[huge].status == "IN PROGRESS", "left for the next poll"
+    assert world.store.items[huge].claimed_by is None, "never claimed"
+
+
+def test_a_job_listed_twice_is_announced_once() -> None:
+    world = World()
+    (arn,) = watching(world, ("job", "PENDING"))
+    world.source.move(arn, "ACTIVE")
+    world.source.faults.odd = lambda summaries: summaries + summaries
+
+    world.run()
+
+    assert world.heard() == [("job", "PENDING", "ACTIVE")]
+
+
+# --- scopes: widening the watch list, and what existed before ----------------------------
+
+
+def test_a_newly_watched_version_gets_a_silent_baseline_of_its_own() -> None:
+    first, second = solution_version_arn("first"), solution_version_arn("second")
+    world = World(scopes=(Scope(first),))
+    world.source.put("mine", "PENDING", solution_version=first)
+    old = world.source.put("theirs", "ACTIVE", solution_version=second)
+    world.later(1)
+    world.run()
+    world.later(1)
+
+    world.scopes = (Scope(first), Scope(second))
+    widened = world.run()
+    world.source.put("fresh", "ACTIVE", solution_version=second)
+    world.later(1)
+    world.run()
+
+    assert widened.first_run
+    assert world.heard() == [("fresh", None, "ACTIVE")]
+    assert world.store.items[old].status == "ACTIVE"
+
+
+def test_jobs_already_stuck_when_watching_begins_are_not_announced() -> None:
+    world = World()
+    world.source.put("stuck", "IN PROGRESS")
+    world.later(60 * 24)  # a day in IN PROGRESS before the notifier was deployed
+    world.source.put("fine", "PENDING")
+    world.later(1)
+    world.run()
+
+    world.later(60 * 7)  # "fine" is now stuck too, after watching began
+    world.run()
+
+    assert [(h.arn.rsplit("/", 1)[-1], h.event_type) for h in world.events()] == [
+        ("fine", EventType.JOB_STUCK)
+    ]
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def test_after_a_partial_delivery_each_channel_hears_on_from_what_it_heard() -> None:
+    # Regression (property test): the events topic got PENDING -> IN PROGRESS but the bus
+    # did not; when the job then finished, both were told PENDING -> ACTIVE, so the topic's
+    # subscribers saw a previousStatus that was not the last one they heard.
+    world = World()
+    (arn,) = watching(world, ("job", "PENDING"))
+    world.source.move(arn, "IN PROGRESS")
+    world.publishers["events"].fails = lambda _event: True
+    assert world.run().publish_failures == 1
+    world.publishers["events"].fails = lambda _event: False
+    world.source.move(arn, "ACTIVE")
+
+    world.run()
+
+    assert world.heard("sns") == [
+        ("job", "PENDING", "IN PROGRESS"),
+        ("job", "IN PROGRESS", "ACTIVE"),
+    ]
+    assert world.heard("events") == [("job", "PENDING", "ACTIVE")]
+    assert world.heard("people") == [("job", "PENDING", "ACTIVE")]
+
+
+def test_a_failed_baseline_write_fails_nothing_else_and_is_retried() -> None:
+    # Regression (property test): a throttled baseline write escaped the poll, so the
+    # other scope's announcements of that run were lost with it.
+    world = World()
+    world.source.put("old", "ACTIVE")
+    world.later(1)
+    world.store.faults.failing_writes = {1}
+
+    result = world.run()
+
+    assert result.record_failures == 1
+    assert result.first_run
+    world.run()
+    assert set(world.store.items) == {job_arn("old")}
+    assert world.heard() == []
+
+
+def test_two_polls_at_once_announce_each_transition_exactly_once() -> None:
+    world = World()
+    arns = watching(world, *[(f"job-{i}", "PENDING") for i in range(5)])
+    for arn in arns:
+        world.source.move(arn, "ACTIVE")
+    second: list[PollResult] = []
+
+    def overlapping() -> None:
+        deadline = world.clock.time() + 60
+        second.append(
+            poll(world.source, world.store, world.channels, world.spec(deadline, "other"))
+        )
+
+    world.publishers["sns"].on_publish = overlapping
+    first = world.run()
+
+    assert first.published + second[0].published == 5
+    assert first.claims_lost + second[0].claims_lost >= 1
+    for channel in ("sns", "events", "people"):
+        assert sorted(world.heard(channel)) == [(f"job-{i}", "PENDING", "ACTIVE") for i in range(5)]
