@@ -8,23 +8,24 @@ without waiting.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from job_events.vocabulary import EventType
+from poller.channels.sns import sns_message
 from poller.core import recorded_time
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
-from poller.models import EventType, ScopeState, SnapshotItem
+from poller.models import ScopeState, SnapshotItem
 from poller.personalize_source import to_job_summary, with_details
 from poller.ports import Listing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
+    from job_events.event import JobEvent
     from poller.models import JobSummary, Scope, Transition
-    from poller.rendering import PublishEntry
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -272,45 +273,52 @@ class Heard:
     digest: bool = False
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a RecordingPublisher renders: the events of one message."""
+
+    events: tuple[JobEvent, ...]
+    digest: bool = False
+
+
 class RecordingPublisher:
-    """A channel that keeps what it received; `fails` picks entries to reject."""
+    """A channel that keeps what it received; `fails` picks events to reject. It renders
+    each event as the SNS topics do, so an event that cannot be rendered fails as in AWS."""
 
     def __init__(self, clock: ScriptedClock, cost: float = 0.05) -> None:
         self.clock = clock
         self.cost = cost
         self.heard: list[Heard] = []
         self.calls = 0
-        self.fails: Callable[[dict[str, Any]], bool] = lambda _event: False
+        self.fails: Callable[[JobEvent], bool] = lambda _event: False
         self.on_publish: Callable[[], None] | None = None
 
-    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]:
+    def render(self, event: JobEvent) -> Recorded:
+        sns_message(event)
+        return Recorded((event,))
+
+    def render_digest(self, events: Sequence[JobEvent]) -> Recorded:
+        return Recorded(tuple(events), digest=True)
+
+    def send(self, messages: Sequence[Recorded]) -> dict[int, str]:
         self.calls += 1
         self.clock.advance(self.cost)
         if self.on_publish is not None:
             hook, self.on_publish = self.on_publish, None
             hook()
         failed: dict[int, str] = {}
-        for index, entry in enumerate(entries):
-            event = json.loads(entry.event_json)
-            if self.fails(event):
+        for index, message in enumerate(messages):
+            if any(self.fails(event) for event in message.events):
                 failed[index] = "InternalError: injected"
                 continue
-            self.heard += _heard(event)
+            self.heard += [
+                Heard(
+                    e.batch_segment_job_arn or "",
+                    e.event_type.value,
+                    e.previous_status,
+                    e.status,
+                    message.digest,
+                )
+                for e in message.events
+            ]
         return failed
-
-
-def _heard(event: dict[str, Any]) -> list[Heard]:
-    if event["eventType"] == "JOB_DIGEST":
-        assert event["truncated"] == 0, "tests keep digests small enough to list every job"
-        return [
-            Heard(j["batchSegmentJobArn"], j["eventType"], j["previousStatus"], j["status"], True)
-            for j in event["jobs"]
-        ]
-    return [
-        Heard(
-            event["batchSegmentJobArn"],
-            event["eventType"],
-            event["previousStatus"],
-            event["status"],
-        )
-    ]

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from poller.models import EventType, JobSummary, SnapshotItem, Transition
+from job_events.vocabulary import EventType
+from poller.models import JobSummary, SnapshotItem, Transition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

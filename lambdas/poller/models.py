@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING
+
+from job_events.vocabulary import EventType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
-
-
-class EventType(StrEnum):
-    JOB_SUCCEEDED = "JOB_SUCCEEDED"
-    JOB_FAILED = "JOB_FAILED"
-    JOB_STATUS_CHANGED = "JOB_STATUS_CHANGED"
-    JOB_STUCK = "JOB_STUCK"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,29 +7,29 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from job_events.vocabulary import DEFAULT_STORM_THRESHOLD, FINISHED, EventType
 from poller.budget import Budget
 from poller.core import full_read_due, latest_per_job, latest_update, needs_check
 from poller.errors import ClaimLostError, SnapshotError
-from poller.models import EventType, Scope, ScopeState, SnapshotItem
+from poller.events import job_event
+from poller.models import Scope, ScopeState, SnapshotItem
 from poller.plan import chunks, delivery_order, is_storm, plan_scope
-from poller.rendering import EventContext, digest_entry, publish_entry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from job_events.event import JobEvent
     from poller.core import Outcome
     from poller.models import JobSummary, Transition
     from poller.ports import JobSource, Listing, Publisher, SnapshotStore
-    from poller.rendering import PublishEntry
 
 logger = Logger(child=True)
 
-FINISHED = (EventType.JOB_SUCCEEDED, EventType.JOB_FAILED)
 # A claim outlives the deadline of the run that took it by this much, then lapses so a
 # later run can take over from a run that died.
 CLAIM_MARGIN_SECONDS = 60.0
@@ -39,7 +39,6 @@ LISTING_SHARE = 0.6  # listing stops once it has used this share of the run's ti
 CHUNK = 10  # transitions delivered together: one PublishBatch per channel
 BASELINE_CHUNK = 25  # one BatchWriteItem
 LOAD_ALL_ABOVE = 500  # more records to read than this: one paged Query beats BatchGetItem
-DEFAULT_STORM_THRESHOLD = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,26 +46,13 @@ class Channel:
     """Where announcements go: the events topic, the event bus, the people topic."""
 
     name: str
-    publisher: Publisher
+    publisher: Publisher[Any]
     event_types: frozenset[EventType] | None = None  # None: every event
-    digest_in_storm: bool = False  # people read one digest instead of a storm of messages
+    # People's channel renders a storm as one digest instead of a message each.
+    digest: Callable[[Sequence[JobEvent]], Any] | None = None
 
     def wants(self, transition: Transition) -> bool:
         return self.event_types is None or transition.event_type in self.event_types
-
-
-class DigestPublisher:
-    """Publishes one digest of all the entries it is given; they succeed or fail together."""
-
-    def __init__(self, inner: Publisher, context: EventContext) -> None:
-        self._inner = inner
-        self._context = context
-
-    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]:
-        if not entries:
-            return {}
-        failed = self._inner.publish([digest_entry(entries, self._context)])
-        return dict.fromkeys(range(len(entries)), failed[0]) if failed else {}
 
 
 Channels = Sequence[Channel]
@@ -168,28 +154,18 @@ class _RecordReader:
 
 @dataclass(slots=True)
 class _Claimed:
-    transition: Transition
-    entry: PublishEntry
-    record: SnapshotItem  # as read: what each channel last heard of the job
-    context: EventContext
-    errors: dict[str, str] = field(default_factory=dict)
+    """A transition this poll holds, with what each channel that still needs it gets."""
 
-    def entry_for(self, channel: str) -> PublishEntry:
-        """The announcement as this channel must hear it: from the status it last heard,
-        which is ahead of the record after a partly failed delivery."""
-        previous = self.record.previous_for(channel)
-        if previous == self.transition.previous_status:
-            return self.entry
-        return publish_entry(replace(self.transition, previous_status=previous), self.context)
+    transition: Transition
+    record: SnapshotItem  # as read: what each channel last heard of the job
+    events: dict[str, JobEvent]  # by channel: as that channel must hear it
+    messages: dict[str, Any] = field(default_factory=dict)  # by channel: rendered
+    errors: dict[str, str] = field(default_factory=dict)  # by channel: why sending failed
 
     def delivered(self, channels: Channels) -> dict[str, str]:
         """What each channel has now: this announcement where it went, else what it had."""
-        now = {
-            c.name: self.transition.key
-            for c in channels
-            if c.wants(self.transition) and c.name not in self.errors
-        }
-        return {**self.record.delivered, **now}
+        now = {c.name: self.transition.key for c in channels if c.name in self.events}
+        return {**self.record.delivered, **{n: k for n, k in now.items() if n not in self.errors}}
 
 
 class _Poll:
@@ -203,7 +179,6 @@ class _Poll:
         self.budget = Budget(run.time_left, run.safety_margin)
         self.result = PollResult()
         self.records = _RecordReader(store)
-        self.context = EventContext(region=run.region, detected_at=run.now)
         self.listing_reserve = 0.0
 
     def execute(self) -> PollResult:
@@ -309,7 +284,7 @@ class _Poll:
         digesting = [
             c
             for c in self.channels
-            if c.digest_in_storm and is_storm(transitions, c.wants, self.run.storm_threshold)
+            if c.digest is not None and is_storm(transitions, c.wants, self.run.storm_threshold)
         ]
         if digesting:
             result.storm = True
@@ -329,20 +304,15 @@ class _Poll:
                 )
                 break
             later = cost * (len(batches) - index - 1)
-            claimed = self.claim(self.render(self.enrich(chunk, reserve=cost + finish + later)))
-            self.publish(claimed, per_event)
+            enriched = self.enrich(chunk, reserve=cost + finish + later)
+            claimed = self.claim(self.render(enriched, digesting))
+            self.send(claimed, per_event)
             if digesting:
                 held += claimed
             else:
                 self.settle(claimed)
         if held:
-            self.publish(
-                held,
-                [
-                    replace(c, publisher=DigestPublisher(c.publisher, self.context))
-                    for c in digesting
-                ],
-            )
+            self.send_digests(held, digesting)
             self.settle(held)
 
     def enrich(self, chunk: Sequence[Transition], reserve: float) -> list[Transition]:
@@ -361,23 +331,48 @@ class _Poll:
                 enriched.append(transition)
         return enriched
 
-    def render(self, chunk: Sequence[Transition]) -> list[tuple[Transition, PublishEntry]]:
-        """Render before claiming: a job that cannot be rendered is left unclaimed, alone."""
+    def render(
+        self, chunk: Sequence[Transition], digesting: Channels
+    ) -> list[tuple[Transition, SnapshotItem, dict[str, JobEvent], dict[str, Any]]]:
+        """Render before claiming, for each channel that still needs it: a job that cannot
+        be rendered is left unclaimed, alone."""
         rendered = []
         for transition in chunk:
+            arn = transition.job.arn or ""
+            record = self.records.loaded.get(arn) or SnapshotItem(arn, None)
+            events = {
+                c.name: self.event(transition, record.previous_for(c.name))
+                for c in self.channels
+                if c.wants(transition) and not record.has(c.name, transition)
+            }
             try:
-                rendered.append((transition, publish_entry(transition, self.context)))
+                messages = {
+                    c.name: c.publisher.render(events[c.name])
+                    for c in self.channels
+                    if c.name in events and c not in digesting
+                }
             except (ValueError, TypeError):
                 self.result.publish_failures += 1
                 logger.exception(
                     "could not render; left for the next poll", extra=_job_log(transition)
                 )
+                continue
+            rendered.append((transition, record, events, messages))
         return rendered
 
-    def claim(self, rendered: Sequence[tuple[Transition, PublishEntry]]) -> list[_Claimed]:
+    def event(self, transition: Transition, previous: str | None) -> JobEvent:
+        """The event as a channel that last heard `previous` must hear it."""
+        return job_event(
+            replace(transition, previous_status=previous), self.run.region, self.run.now
+        )
+
+    def claim(
+        self,
+        rendered: Sequence[tuple[Transition, SnapshotItem, dict[str, JobEvent], dict[str, Any]]],
+    ) -> list[_Claimed]:
         run, result = self.run, self.result
         claimed = []
-        for transition, entry in rendered:
+        for transition, record, events, messages in rendered:
             now = run.clock()
             # The lease is this run's deadline as it stands now, plus a margin.
             expires_at = now + run.time_left() + CLAIM_MARGIN_SECONDS
@@ -396,27 +391,31 @@ class _Poll:
                     "could not claim; left for the next poll", extra=_job_log(transition)
                 )
                 continue
-            arn = transition.job.arn or ""
-            record = self.records.loaded.get(arn) or SnapshotItem(arn, None)
-            claimed.append(_Claimed(transition, entry, record, self.context))
+            claimed.append(_Claimed(transition, record, events, messages))
         return claimed
 
-    def publish(self, claimed: Sequence[_Claimed], channels: Channels) -> None:
+    def send(self, claimed: Sequence[_Claimed], channels: Channels) -> None:
         for channel in channels:
-            # A channel that got this announcement on an earlier, partly failed poll is
-            # skipped.
-            todo = [
-                item
-                for item in claimed
-                if channel.wants(item.transition)
-                and not item.record.has(channel.name, item.transition)
-            ]
+            todo = [item for item in claimed if channel.name in item.messages]
             if not todo:
                 continue
             with self.budget.measure("publish"):
-                failed = channel.publisher.publish([item.entry_for(channel.name) for item in todo])
+                failed = channel.publisher.send([item.messages[channel.name] for item in todo])
             for position, error in failed.items():
                 todo[position].errors[channel.name] = error
+
+    def send_digests(self, held: Sequence[_Claimed], channels: Channels) -> None:
+        """One digest per people channel of everything it needs; it goes or fails whole."""
+        for channel in channels:
+            assert channel.digest is not None
+            todo = [item for item in held if channel.name in item.events]
+            if not todo:
+                continue
+            digest = channel.digest([item.events[channel.name] for item in todo])
+            with self.budget.measure("publish"):
+                failed = channel.publisher.send([digest])
+            for item in todo if failed else ():
+                item.errors[channel.name] = failed[0]
 
     def settle(self, claimed: Sequence[_Claimed]) -> None:
         """Record what every channel got; release what some channel did not, for the next

@@ -4,14 +4,17 @@ AWS, and tests implement them in memory."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
     from datetime import datetime
 
+    from job_events.event import JobEvent
     from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
-    from poller.rendering import PublishEntry
+
+
+Message = TypeVar("Message")  # a channel's own wire format
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,15 @@ class SnapshotStore(Protocol):
         ...
 
 
-class Publisher(Protocol):
-    def publish(self, entries: Sequence[PublishEntry]) -> dict[int, str]:
-        """Send every entry; return the index and error of each one that failed."""
+class Publisher(Protocol[Message]):
+    """A channel's sender: it renders each event in its own wire format, within its own
+    limits, and sends what was rendered. Rendering comes before a transition is claimed,
+    so one that cannot be rendered blocks no other."""
+
+    def render(self, event: JobEvent) -> Message:
+        """The channel's message for one event; ValueError if it cannot be made."""
+        ...
+
+    def send(self, messages: Sequence[Message]) -> dict[int, str]:
+        """Send every message; return the index and error of each one that failed."""
         ...

@@ -7,8 +7,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from job_events.vocabulary import (
+    DEFAULT_PEOPLE_EVENT_TYPES,
+    DEFAULT_STORM_THRESHOLD,
+    DEFAULT_STUCK_AFTER_MINUTES,
+    SOLUTION_VERSION_ARN_PATTERN,
+    EventType,
+)
 from poller.errors import ConfigurationError
-from poller.models import EventType, Scope
+from poller.models import Scope
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -18,16 +25,11 @@ TOPIC_ENV = "TOPIC_ARN"
 SOLUTION_VERSIONS_ENV = "SOLUTION_VERSION_ARNS"
 REGION_ENV = "AWS_REGION"
 STUCK_AFTER_ENV = "STUCK_AFTER_MINUTES"
-DEFAULT_STUCK_AFTER_MINUTES = 360
 EVENT_BUS_ENV = "EVENT_BUS_NAME"
 PEOPLE_TOPIC_ENV = "PEOPLE_TOPIC_ARN"
 PEOPLE_EVENT_TYPES_ENV = "PEOPLE_EVENT_TYPES"
 STORM_THRESHOLD_ENV = "STORM_THRESHOLD"
-DEFAULT_PEOPLE_EVENT_TYPES = frozenset(
-    {EventType.JOB_FAILED, EventType.JOB_STUCK, EventType.JOB_SUCCEEDED}
-)
-
-_SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
+_SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
 _TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
 
 
@@ -39,8 +41,8 @@ class Settings:
     solution_version_arns: tuple[str, ...] = ()
     event_bus_name: str = "default"
     people_topic_arn: str | None = None
-    people_event_types: frozenset[EventType] = DEFAULT_PEOPLE_EVENT_TYPES
-    storm_threshold: int = 20
+    people_event_types: frozenset[EventType] = frozenset(DEFAULT_PEOPLE_EVENT_TYPES)
+    storm_threshold: int = DEFAULT_STORM_THRESHOLD
     stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
 
     @property
@@ -71,7 +73,7 @@ class Settings:
             event_bus_name=env.get(EVENT_BUS_ENV, "").strip() or "default",
             people_topic_arn=_topic(env, PEOPLE_TOPIC_ENV),
             people_event_types=_event_types(env),
-            storm_threshold=_count(env, STORM_THRESHOLD_ENV, 20),
+            storm_threshold=_count(env, STORM_THRESHOLD_ENV, DEFAULT_STORM_THRESHOLD),
             stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
         )
 
@@ -93,7 +95,7 @@ def _topic(env: Mapping[str, str], name: str) -> str | None:
 def _event_types(env: Mapping[str, str]) -> frozenset[EventType]:
     raw = env.get(PEOPLE_EVENT_TYPES_ENV, "").strip()
     if not raw:
-        return DEFAULT_PEOPLE_EVENT_TYPES
+        return frozenset(DEFAULT_PEOPLE_EVENT_TYPES)
     try:
         return frozenset(EventType(part.strip()) for part in raw.split(",") if part.strip())
     except ValueError as err:

@@ -25,10 +25,11 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from job_events.vocabulary import EventType
 from poller.aws import RETRY_CONFIG
 from poller.core import recorded_time
 from poller.errors import ClaimLostError, SnapshotError
-from poller.models import EventType, Scope, ScopeState, SnapshotItem
+from poller.models import Scope, ScopeState, SnapshotItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Mapping, Sequence

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poller.aws import RETRY_CONFIG
-from poller.eventbridge_publisher import EventBridgePublisher
+from poller.channels.eventbridge import EventBridgePublisher
+from poller.channels.sns import SnsPublisher
 from poller.poll import Channel
-from poller.sns_publisher import SnsPublisher
 
 if TYPE_CHECKING:
     import boto3
@@ -25,10 +25,11 @@ def channels(config: Settings, session: boto3.session.Session | None = None) -> 
     ]
     if config.people_topic_arn is None:
         return every
+    people_topic = SnsPublisher(config.people_topic_arn, client=sns)
     people = Channel(
         "people",
-        SnsPublisher(config.people_topic_arn, client=sns),
+        people_topic,
         event_types=config.people_event_types,
-        digest_in_storm=True,
+        digest=people_topic.render_digest,
     )
     return [*every, people]

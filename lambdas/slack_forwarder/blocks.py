@@ -1,28 +1,19 @@
-"""Slack Block Kit for an event or a digest, from its JSON. Pure: no I/O."""
+"""Slack Block Kit for an event or a digest. Pure: no I/O."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from poller.chat import clip, escape
+from job_events.event import JobDigest, JobEvent
+from job_events.slack_text import clip, code_block, escape
+from job_events.vocabulary import DIGEST_EVENT_TYPE, EMOJI
 
 MAX_HEADER = 150  # a header block's plain text
 MAX_SECTION = 3000  # a section block's text
 MAX_FIELD = 2000  # one field of a section
 MAX_REASON = 2500
 
-EMOJI = {
-    "JOB_SUCCEEDED": ":white_check_mark:",
-    "JOB_FAILED": ":x:",
-    "JOB_STUCK": ":hourglass_flowing_sand:",
-    "JOB_STATUS_CHANGED": ":arrows_counterclockwise:",
-    "JOB_DIGEST": ":rotating_light:",
-}
-OUTCOME = {
-    "JOB_SUCCEEDED": "SUCCEEDED",
-    "JOB_FAILED": "FAILED",
-    "JOB_STUCK": "STUCK",
-}
+DIGEST_LINES = 40
 
 
 def _header(title: str) -> dict[str, Any]:
@@ -41,72 +32,65 @@ def _field(label: str, value: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": clip(f"*{label}*\n{escape(value)}", MAX_FIELD)}
 
 
-def message(document: dict[str, Any]) -> dict[str, Any]:
+def message(announcement: JobEvent | JobDigest) -> dict[str, Any]:
     """The webhook payload: blocks, and plain text for notifications and old clients."""
-    if document.get("eventType") == "JOB_DIGEST":
-        return _digest(document)
-    event_type = document.get("eventType", "JOB_STATUS_CHANGED")
-    name = document.get("jobName") or str(document.get("batchSegmentJobArn", "")).rsplit("/", 1)[-1]
-    status = document.get("status") or "unknown"
-    outcome = OUTCOME.get(event_type, status)
-    title = f"{EMOJI.get(event_type, '')} {outcome}: {name}".strip()
+    if isinstance(announcement, JobDigest):
+        return _digest(announcement)
+    event = announcement
+    status = event.status or "unknown"
+    outcome = event.outcome or status
+    title = f"{EMOJI[event.event_type]} {outcome}: {event.name}"
     fields = [
-        _field("Status", f"{document.get('previousStatus') or 'new'} → {status}"),
-        _field("Event", event_type),
+        _field("Status", f"{event.previous_status or 'new'} → {status}"),
+        _field("Event", event.event_type.value),
     ]
     fields += [
-        _field(label, str(document[key]))
-        for label, key in (
-            ("Solution version", "solutionVersionArn"),
-            ("Input", "jobInput"),
-            ("Output", "jobOutput"),
-            ("Region", "region"),
+        _field(label, value)
+        for label, value in (
+            ("Solution version", event.solution_version_arn),
+            ("Input", event.job_input),
+            ("Output", event.job_output),
+            ("Region", event.region),
         )
-        if document.get(key)
+        if value
     ]
     blocks: list[dict[str, Any]] = [
         _header(title),
         {"type": "section", "fields": fields[:10]},  # Slack allows 10 fields
     ]
-    if document.get("failureReason"):
-        fence = "`" * 3
-        reason = clip(escape(document["failureReason"]).replace(fence, "'" * 3), MAX_REASON)
-        blocks.append(_section(f"*Failure reason*\n{fence}{reason}{fence}"))
-    if document.get("consoleUrl"):
-        blocks.append(
-            {
-                "type": "actions",
-                "elements": [
-                    {
-                        "type": "button",
-                        "text": {"type": "plain_text", "text": "Open the console"},
-                        "url": document["consoleUrl"],
-                    }
-                ],
-            }
-        )
-    fallback = escape(f"{outcome}: {name} ({status})")
+    if event.failure_reason:
+        blocks.append(_section(f"*Failure reason*\n{code_block(event.failure_reason, MAX_REASON)}"))
+    blocks.append(
+        {
+            "type": "actions",
+            "elements": [
+                {
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": "Open the console"},
+                    "url": event.console_url,
+                }
+            ],
+        }
+    )
+    fallback = escape(f"{outcome}: {event.name} ({status})")
     return {"text": clip(fallback, MAX_SECTION), "blocks": blocks}
 
 
-def _digest(document: dict[str, Any]) -> dict[str, Any]:
-    counts = ", ".join(
-        f"{n} {t.removeprefix('JOB_')}" for t, n in sorted(document["counts"].items())
-    )
-    title = f"{EMOJI['JOB_DIGEST']} {document['count']} batch segment job changes"
+def _digest(digest: JobDigest) -> dict[str, Any]:
+    title = f"{EMOJI[DIGEST_EVENT_TYPE]} {digest.count} batch segment job changes"
     lines = [
-        f"• {escape(job.get('jobName') or job['batchSegmentJobArn'])}: "
-        f"{escape(job.get('previousStatus') or 'new')} → {escape(job.get('status') or 'unknown')}"
-        for job in document["jobs"][:40]
+        f"• {escape(job.name)}: "
+        f"{escape(job.previous_status or 'new')} → {escape(job.status or 'unknown')}"
+        for job in digest.jobs[:DIGEST_LINES]
     ]
-    more = document["count"] - min(len(document["jobs"]), 40)
+    more = digest.count - min(len(digest.jobs), DIGEST_LINES)
     if more:
         lines.append(f"… and {more} more")
     return {
-        "text": f"{document['count']} batch segment job changes: {counts}",
+        "text": f"{digest.count} batch segment job changes: {digest.tally}",
         "blocks": [
             _header(title),
-            _section(f"*{escape(counts)}*"),
+            _section(f"*{escape(digest.tally)}*"),
             _section("\n".join(lines)),
         ],
     }

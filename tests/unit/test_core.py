@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from job_events.vocabulary import EventType
 from poller.core import (
     LISTING_LAG,
     Outcome,
@@ -20,7 +21,7 @@ from poller.core import (
     normalise_status,
     rank,
 )
-from poller.models import EventType, JobSummary, ScopeState, SnapshotItem, Transition
+from poller.models import JobSummary, ScopeState, SnapshotItem, Transition
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -30,14 +30,16 @@ from hypothesis.stateful import (
     rule,
 )
 
+from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
 from poller.core import LISTING_LAG, classify, is_stuck
 from poller.errors import JobListingError
-from poller.models import EventType, JobSummary, Scope
+from poller.models import JobSummary, Scope
 from poller.poll import Channel, PollResult, PollRun, poll
-from poller.settings import DEFAULT_PEOPLE_EVENT_TYPES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from job_events.event import JobEvent
 
 from tests.fakes import (
     Heard,
@@ -128,8 +130,8 @@ class DeliveryPromise(RuleBasedStateMachine):
             Channel(
                 "people",
                 self.publishers["people"],
-                event_types=DEFAULT_PEOPLE_EVENT_TYPES,
-                digest_in_storm=True,
+                event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
+                digest=self.publishers["people"].render_digest,
             ),
         ]
         self.watched = [VERSIONS[0]]
@@ -408,10 +410,8 @@ def _told(heard: Heard) -> str:
     )
 
 
-def _about(event: dict[str, Any], arn: str | None) -> bool:
-    if event["eventType"] == "JOB_DIGEST":
-        return any(j["batchSegmentJobArn"] == arn for j in event["jobs"])
-    return bool(event["batchSegmentJobArn"] == arn)
+def _about(event: JobEvent, arn: str | None) -> bool:
+    return event.batch_segment_job_arn == arn
 
 
 def _stuck_at(life: Life, status: str | None, when: datetime) -> bool:

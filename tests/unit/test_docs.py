@@ -6,9 +6,16 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from poller.models import EventType, JobSummary, Transition
-from poller.rendering import EventContext, email_text, event_document, message_attributes
+from job_events.vocabulary import EventType
+from poller.channels.email import email_text
+from poller.channels.sns import message_attributes
+from poller.events import job_event
+from poller.models import JobSummary, Transition
+
+if TYPE_CHECKING:
+    from job_events.event import JobEvent
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
 
@@ -20,7 +27,7 @@ def example_event() -> dict[str, str]:
     return parsed
 
 
-def rebuilt_from(example: dict[str, str]) -> tuple[Transition, EventContext]:
+def rebuilt_from(example: dict[str, str]) -> JobEvent:
     job = JobSummary(
         arn=example["batchSegmentJobArn"],
         name=example["jobName"],
@@ -36,26 +43,22 @@ def rebuilt_from(example: dict[str, str]) -> tuple[Transition, EventContext]:
         role_arn=example["roleArn"],
     )
     transition = Transition(EventType(example["eventType"]), job, example["previousStatus"])
-    return transition, EventContext(
-        example["region"], datetime.fromisoformat(example["detectedAt"])
-    )
+    return job_event(transition, example["region"], datetime.fromisoformat(example["detectedAt"]))
 
 
 def test_documented_example_is_exactly_what_is_rendered() -> None:
     example = example_event()
-    transition, context = rebuilt_from(example)
-    assert event_document(transition, context) == example
-    assert list(event_document(transition, context)) == list(example)
+    document = rebuilt_from(example).to_document()
+    assert document == example
+    assert list(document) == list(example)
 
 
 def test_documented_email_is_exactly_what_is_rendered() -> None:
-    transition, context = rebuilt_from(example_event())
     block = re.search(r"## Email body\n\n```text\n(.*?)```", DOC, re.DOTALL)
     assert block
-    assert email_text(event_document(transition, context), transition, context) == block.group(1)
+    assert email_text(rebuilt_from(example_event())) == block.group(1)
 
 
 def test_every_attribute_is_documented() -> None:
-    transition, _ = rebuilt_from(example_event())
-    for name in message_attributes(transition):
+    for name in message_attributes(rebuilt_from(example_event())):
         assert f"| `{name}` |" in DOC

@@ -13,17 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from poller.chat import MAX_DESCRIPTION, MAX_TITLE, clip, escape
-from poller.eventbridge_publisher import EventBridgePublisher
-from poller.models import EventType, JobSummary, Transition
-from poller.rendering import EventContext, publish_entry
+from job_events.event import JobEvent
+from job_events.slack_text import clip, escape
+from job_events.vocabulary import EventType
+from poller.channels.chatbot import MAX_DESCRIPTION, MAX_TITLE
+from poller.channels.eventbridge import EventBridgePublisher
+from poller.channels.sns import SnsMessage, sns_message
+from poller.events import job_event
+from poller.models import JobSummary, Transition
 from slack_forwarder.blocks import message as slack_message
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 ARN = "arn:aws:personalize:us-east-1:111122223333:batch-segment-job/"
 SV = "arn:aws:personalize:us-east-1:111122223333:solution/segments/6f1c2a9e"
 START = datetime(2026, 11, 28, 21, 0, 4, tzinfo=UTC)
-CONTEXT = EventContext("us-east-1", START + timedelta(hours=7))
+DETECTED = START + timedelta(hours=7)
 HOSTILE = "<!channel> & <https://evil.example|click> ``` *bold* _it_ Ünïcødé 入力 \u202e\n" * 400
 
 
@@ -75,6 +79,14 @@ CASES = {
 }
 
 
+def event(case: str) -> JobEvent:
+    return job_event(CASES[case], "us-east-1", DETECTED)
+
+
+def sns(case: str) -> SnsMessage:
+    return sns_message(event(case))
+
+
 def check(path: Path, text: str) -> None:
     if os.environ.get("UPDATE_GOLDEN"):
         path.write_text(text)
@@ -84,14 +96,14 @@ def check(path: Path, text: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_email(case: str) -> None:
-    entry = publish_entry(CASES[case], CONTEXT)
+    entry = sns(case)
     email = json.loads(entry.message)["email"]
     check(GOLDEN / f"{case}.email.txt", f"Subject: {entry.subject}\n\n{email}")
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_chatbot(case: str) -> None:
-    notification = json.loads(json.loads(publish_entry(CASES[case], CONTEXT).message)["https"])
+    notification = json.loads(json.loads(sns(case).message)["https"])
     assert notification["version"] == "1.0"
     assert notification["source"] == "custom"
     assert len(notification["content"]["title"]) <= MAX_TITLE
@@ -103,7 +115,7 @@ def test_chatbot(case: str) -> None:
 
 
 def test_hostile_text_cannot_ping_or_link_in_slack() -> None:
-    notification = json.loads(json.loads(publish_entry(CASES["hostile"], CONTEXT).message)["https"])
+    notification = json.loads(json.loads(sns("hostile").message)["https"])
     description = notification["content"]["description"]
     assert "<!channel>" not in description
     assert "&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;" in description
@@ -112,7 +124,7 @@ def test_hostile_text_cannot_ping_or_link_in_slack() -> None:
 
 
 def test_a_huge_reason_keeps_the_block_closed_and_the_console_link() -> None:
-    notification = json.loads(json.loads(publish_entry(CASES["hostile"], CONTEXT).message)["https"])
+    notification = json.loads(json.loads(sns("hostile").message)["https"])
     description = notification["content"]["description"]
     assert description.count("```") == 2
     assert description.endswith("|Open the Personalize console>")
@@ -127,8 +139,9 @@ def test_clip_never_leaves_half_an_escape() -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_slack_blocks(case: str) -> None:
-    document = json.loads(publish_entry(CASES[case], CONTEXT).event_json)
-    payload = slack_message(document)
+    # As the forwarder gets it: the event JSON from the SNS message, parsed.
+    document = json.loads(json.loads(sns(case).message)["lambda"])
+    payload = slack_message(JobEvent.from_document(document))
     assert len(payload["blocks"]) <= 50
     for block in payload["blocks"]:
         text = block.get("text", {}).get("text", "")
@@ -140,9 +153,7 @@ def test_slack_blocks(case: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_eventbridge_entry(case: str) -> None:
-    entry = EventBridgePublisher("default", client=object()).entry(  # type: ignore[arg-type]
-        publish_entry(CASES[case], CONTEXT)
-    )
+    entry = EventBridgePublisher("default", client=object()).render(event(case))  # type: ignore[arg-type]
     assert entry["Source"] == "custom.personalize.batch-segment-jobs"
     assert entry["DetailType"] == "Batch Segment Job Status Change"
     shown = {**entry, "Detail": json.loads(entry["Detail"])}

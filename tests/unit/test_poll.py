@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from poller.models import EventType, Scope
+from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
+from poller.models import Scope
 from poller.poll import CLAIM_MARGIN_SECONDS, Channel, PollResult, PollRun, poll
-from poller.settings import DEFAULT_PEOPLE_EVENT_TYPES
 from tests.fakes import (
     Heard,
     MemorySource,
@@ -47,8 +47,8 @@ class World:
             Channel(
                 "people",
                 self.publishers["people"],
-                event_types=DEFAULT_PEOPLE_EVENT_TYPES,
-                digest_in_storm=True,
+                event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
+                digest=self.publishers["people"].render_digest,
             ),
         ]
         self.storm_threshold = storm_threshold

@@ -5,23 +5,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from poller.models import EventType, JobSummary, Transition
-from poller.rendering import (
-    MAX_PUBLISH_BYTES,
-    EventContext,
-    console_url,
-    digest_entry,
-    duration_text,
-    event_document,
-    message_attributes,
-    publish_entry,
-    subject,
-    truncate,
-)
+from job_events.arns import console_url
+from job_events.event import JobEvent, truncate
+from job_events.vocabulary import EventType
+from poller.channels.sns import MAX_PUBLISH_BYTES, digest_message, message_attributes
+from poller.channels.sns import sns_message as sns_message_of
+from poller.channels.sns import subject as subject_of
+from poller.events import job_event
+from poller.models import JobSummary, Transition
 
 ARN = "arn:aws:personalize:eu-west-1:111122223333:batch-segment-job/segment-job-42"
 SV = "arn:aws:personalize:eu-west-1:111122223333:solution/segments/abc"
-CONTEXT = EventContext(region="eu-west-1", detected_at=datetime(2026, 11, 1, 10, 5, tzinfo=UTC))
+REGION = "eu-west-1"
+DETECTED = datetime(2026, 11, 1, 10, 5, tzinfo=UTC)
 CREATED = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 UPDATED = datetime(2026, 11, 1, 10, 2, 3, tzinfo=UTC)
 EVENT_KEYS = [
@@ -66,13 +62,25 @@ def failed(
     )
 
 
+def event(transition: Transition) -> JobEvent:
+    return job_event(transition, REGION, DETECTED)
+
+
+def event_document(transition: Transition) -> dict[str, object]:
+    return event(transition).to_document()
+
+
+def subject(transition: Transition) -> str:
+    return subject_of(event(transition))
+
+
 def envelope(transition: Transition) -> dict[str, str]:
-    parsed: dict[str, str] = json.loads(publish_entry(transition, CONTEXT).message)
+    parsed: dict[str, str] = json.loads(sns_message_of(event(transition)).message)
     return parsed
 
 
 def test_event_document_is_the_documented_contract() -> None:
-    document = event_document(failed(), CONTEXT)
+    document = event_document(failed())
     assert list(document) == EVENT_KEYS
     assert document == {
         "schemaVersion": "1",
@@ -101,7 +109,7 @@ def test_message_keys_for_each_protocol() -> None:
     message = envelope(failed())
     assert set(message) == {"default", "sqs", "lambda", "email", "https"}
     assert message["default"] == message["sqs"] == message["lambda"]
-    assert json.loads(message["sqs"]) == event_document(failed(), CONTEXT)
+    assert json.loads(message["sqs"]) == event_document(failed())
 
 
 def test_email_is_for_people() -> None:
@@ -131,7 +139,7 @@ def test_times_are_utc_whatever_zone_botocore_gives() -> None:
     transition = Transition(
         EventType.JOB_STATUS_CHANGED, JobSummary(arn=ARN, creation_time=local), None
     )
-    assert event_document(transition, CONTEXT)["creationDateTime"] == "2026-11-01T09:00:00+00:00"
+    assert event_document(transition)["creationDateTime"] == "2026-11-01T09:00:00+00:00"
 
 
 def test_duration_only_when_finished() -> None:
@@ -176,7 +184,9 @@ def test_subject_falls_back_to_the_arn_name() -> None:
 
 
 def test_attributes_are_never_empty() -> None:
-    attributes = message_attributes(Transition(EventType.JOB_STATUS_CHANGED, JobSummary(), None))
+    attributes = message_attributes(
+        event(Transition(EventType.JOB_STATUS_CHANGED, JobSummary(), None))
+    )
     assert set(attributes) == ATTRIBUTE_NAMES
     assert attributes == {
         "eventType": "JOB_STATUS_CHANGED",
@@ -185,7 +195,7 @@ def test_attributes_are_never_empty() -> None:
         "jobName": "NONE",
         "solutionVersionArn": "NONE",
     }
-    assert message_attributes(failed()) == {
+    assert message_attributes(event(failed())) == {
         "eventType": "JOB_FAILED",
         "status": "CREATE FAILED",
         "previousStatus": "IN PROGRESS",
@@ -196,13 +206,13 @@ def test_attributes_are_never_empty() -> None:
 
 def test_huge_failure_reason_is_truncated_visibly_under_the_limit() -> None:
     reason = ('Ωμέγα "quoted" \\ line\n' * 15_000)[:300_000]
-    entry = publish_entry(failed(reason), CONTEXT)
+    entry = sns_message_of(event(failed(reason)))
     assert entry.size <= MAX_PUBLISH_BYTES
     assert len(entry.message.encode()) < 256 * 1024
     message = json.loads(entry.message)
-    event = json.loads(message["sqs"])
-    assert event["failureReason"].startswith(reason[:1000])
-    assert event["failureReason"].endswith(f"of {len(reason)} characters shown]")
+    sent = json.loads(message["sqs"])
+    assert sent["failureReason"].startswith(reason[:1000])
+    assert sent["failureReason"].endswith(f"of {len(reason)} characters shown]")
     assert "truncated" in message["email"]
 
 
@@ -217,8 +227,8 @@ def test_truncate() -> None:
 
 
 def test_duration() -> None:
-    assert duration_text(failed()) == "1h 02m 03s"
-    assert duration_text(Transition(EventType.JOB_FAILED, JobSummary(), None)) is None
+    assert event(failed()).ran_for == "1h 02m 03s"
+    assert event(Transition(EventType.JOB_FAILED, JobSummary(), None)).ran_for is None
 
 
 def test_console_url_follows_the_partition() -> None:
@@ -252,12 +262,12 @@ def test_stuck_subject_and_email() -> None:
     )
     assert "Status:           IN PROGRESS (unchanged)" in email
     assert "Waiting for:      1h 05m 00s" in email
-    assert message_attributes(stuck())["eventType"] == "JOB_STUCK"
+    assert message_attributes(event(stuck()))["eventType"] == "JOB_STUCK"
 
 
 def test_digest_of_many_huge_events_fits_and_says_what_it_left_out() -> None:
-    entries = [
-        publish_entry(
+    events = [
+        event(
             Transition(
                 EventType.JOB_FAILED,
                 JobSummary(
@@ -267,15 +277,14 @@ def test_digest_of_many_huge_events_fits_and_says_what_it_left_out() -> None:
                     failure_reason="x" * 50_000,
                 ),
                 "IN PROGRESS",
-            ),
-            CONTEXT,
+            )
         )
         for i in range(500)
     ]
-    digest = digest_entry(entries, CONTEXT)
+    digest = digest_message(events)
     assert digest.size <= MAX_PUBLISH_BYTES
     assert digest.subject == "500 batch segment job changes: 500 FAILED"
-    body = json.loads(digest.event_json)
+    body = json.loads(json.loads(digest.message)["sqs"])
     assert body["eventType"] == "JOB_DIGEST"
     assert body["count"] == 500
     assert body["jobs"]
@@ -283,3 +292,24 @@ def test_digest_of_many_huge_events_fits_and_says_what_it_left_out() -> None:
     email = json.loads(digest.message)["email"]
     assert email.startswith("500 batch segment jobs changed in one poll (500 FAILED).")
     assert all(v for v in digest.attributes.values())
+
+
+def test_the_event_json_parses_back_into_the_same_event() -> None:
+    sent = event(failed())
+    assert JobEvent.from_document(json.loads(sent.to_json())) == sent
+
+
+def test_a_digest_links_the_console_of_its_partition() -> None:
+    # Regression: the digest's console link was built without the partition.
+    china = "arn:aws-cn:personalize:cn-north-1:111122223333:batch-segment-job/j"
+    events = [
+        job_event(
+            Transition(EventType.JOB_FAILED, JobSummary(arn=f"{china}{i}", status="FAILED"), None),
+            "cn-north-1",
+            DETECTED,
+        )
+        for i in range(3)
+    ]
+    message = json.loads(digest_message(events).message)
+    assert "https://cn-north-1.console.amazonaws.cn/personalize" in message["email"]
+    assert "https://cn-north-1.console.amazonaws.cn/personalize" in message["https"]

@@ -1,0 +1,40 @@
+"""Every name of the public contract and every shared default, defined once.
+
+Subscribers' filter policies and pipelines depend on these values: never rename them.
+infra/config.py imports the defaults from here, so the stack and the functions agree.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    JOB_SUCCEEDED = "JOB_SUCCEEDED"
+    JOB_FAILED = "JOB_FAILED"
+    JOB_STATUS_CHANGED = "JOB_STATUS_CHANGED"
+    JOB_STUCK = "JOB_STUCK"
+
+
+DIGEST_EVENT_TYPE = "JOB_DIGEST"  # one message for people instead of a storm
+SCHEMA_VERSION = "1"
+FINISHED = frozenset({EventType.JOB_SUCCEEDED, EventType.JOB_FAILED})
+
+# The word people read first, per event type (subjects, titles, Slack headers).
+OUTCOME = {
+    EventType.JOB_SUCCEEDED: "SUCCEEDED",
+    EventType.JOB_FAILED: "FAILED",
+    EventType.JOB_STUCK: "STUCK",
+}
+EMOJI = {
+    EventType.JOB_SUCCEEDED: ":white_check_mark:",
+    EventType.JOB_FAILED: ":x:",
+    EventType.JOB_STUCK: ":hourglass_flowing_sand:",
+    EventType.JOB_STATUS_CHANGED: ":arrows_counterclockwise:",
+    DIGEST_EVENT_TYPE: ":rotating_light:",
+}
+
+DEFAULT_PEOPLE_EVENT_TYPES = (EventType.JOB_FAILED, EventType.JOB_STUCK, EventType.JOB_SUCCEEDED)
+DEFAULT_STORM_THRESHOLD = 20
+DEFAULT_STUCK_AFTER_MINUTES = 360
+SOLUTION_VERSION_ARN_PATTERN = r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$"
