@@ -178,6 +178,7 @@ class _Table:
 class DynamoSnapshotStore:
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
         self._table = _Table(table_name, client or boto3.client("dynamodb", config=RETRY_CONFIG))
+        self._lease = ClaimLease(self._table)
 
     # --- reads -------------------------------------------------------------------------
     def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
@@ -319,7 +320,24 @@ class DynamoSnapshotStore:
                 "writing the baseline", requests[start : start + BATCH_WRITE_LIMIT], send
             )
 
-    # --- the lease: claim, record, release ---------------------------------------------
+    # --- the lease --------------------------------------------------------------------------
+    def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:
+        self._lease.claim(transition, run_id, now, expires_at)
+
+    def record(self, transition: Transition, run_id: str, recorded_at: datetime) -> None:
+        self._lease.record(transition, run_id, recorded_at)
+
+    def release(self, transition: Transition, run_id: str, delivered: Mapping[str, str]) -> None:
+        self._lease.release(transition, run_id, delivered)
+
+
+class ClaimLease:
+    """The right to announce one transition: taken by a conditional write that only one
+    poll can win, and ended by recording what was announced or by releasing it."""
+
+    def __init__(self, table: _Table) -> None:
+        self._table = table
+
     def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:
         """Take the right to publish `transition`; ClaimLostError if another poll has it."""
         previous = transition.previous_status
