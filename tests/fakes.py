@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from job_events.arns import arn_part
 from job_events.vocabulary import EventType
 from poller.channels.sns import sns_message
 from poller.core import recorded_time
@@ -31,12 +32,12 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
-def job_arn(name: str) -> str:
-    return f"arn:aws:personalize:{REGION}:{ACCOUNT}:batch-segment-job/{name}"
+def job_arn(name: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return f"arn:aws:personalize:{region}:{account}:batch-segment-job/{name}"
 
 
-def solution_version_arn(name: str) -> str:
-    return f"arn:aws:personalize:{REGION}:{ACCOUNT}:solution/{name}/1"
+def solution_version_arn(name: str, account: str = ACCOUNT, region: str = REGION) -> str:
+    return f"arn:aws:personalize:{region}:{account}:solution/{name}/1"
 
 
 class ScriptedClock:
@@ -58,6 +59,7 @@ class ScriptedClock:
 @dataclass
 class SourceFaults:
     fail_at_page: int | None = None  # this page (1-based) raises, as after botocore's retries
+    unreachable: set[str] = field(default_factory=set)  # scopes ('account/region') denied
     describe_fails: bool = False
     describe_cost: float = 0.05
     page_cost: float = 0.2
@@ -78,9 +80,16 @@ class MemorySource:
         self.calls: Counter[str] = Counter()
 
     def put(
-        self, name: str, status: str, *, solution_version: str | None = None, **fields: Any
+        self,
+        name: str,
+        status: str,
+        *,
+        solution_version: str | None = None,
+        account: str = ACCOUNT,
+        region: str = REGION,
+        **fields: Any,
     ) -> str:
-        arn = job_arn(name)
+        arn = job_arn(name, account, region)
         now = self.clock.now()
         self.summaries[arn] = {
             "batchSegmentJobArn": arn,
@@ -88,7 +97,8 @@ class MemorySource:
             "status": status,
             "creationDateTime": now,
             "lastUpdatedDateTime": now,
-            "solutionVersionArn": solution_version or solution_version_arn("segments"),
+            "solutionVersionArn": solution_version
+            or solution_version_arn("segments", account, region),
             **fields,
         }
         return arn
@@ -104,11 +114,9 @@ class MemorySource:
     def list_jobs(
         self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
     ) -> Listing:
-        raw = [
-            s
-            for s in self.summaries.values()
-            if scope.solution_version_arn in (None, s.get("solutionVersionArn"))
-        ]
+        if scope.place in self.faults.unreachable:
+            raise JobListingError(f"{scope.place}: AccessDenied when assuming the member role")
+        raw = [s for s in self.summaries.values() if _in_scope(s, scope)]
         raw.sort(key=lambda s: (-s["creationDateTime"].timestamp(), s["batchSegmentJobArn"]))
         if self.faults.odd is not None:
             raw = self.faults.odd(raw)
@@ -134,6 +142,15 @@ class MemorySource:
         if self.faults.describe_fails or job.arn is None:
             return job
         return with_details(job, self.details.get(job.arn, {}))
+
+
+def _in_scope(summary: dict[str, Any], scope: Scope) -> bool:
+    arn = summary.get("batchSegmentJobArn", "")
+    return (
+        scope.solution_version_arn in (None, summary.get("solutionVersionArn"))
+        and scope.account_id in (None, arn_part(arn, 4))
+        and scope.region in (None, arn_part(arn, 3))
+    )
 
 
 @dataclass

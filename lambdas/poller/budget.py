@@ -48,5 +48,9 @@ class Budget:
         try:
             yield
         finally:
-            self._spent[kind] = self._spent.get(kind, 0.0) + max(before - self._time_left(), 0.0)
-            self._calls[kind] = self._calls.get(kind, 0) + calls
+            self.note(kind, before - self._time_left(), calls)
+
+    def note(self, kind: str, seconds: float, calls: int) -> None:
+        """What `calls` calls of a kind took in all."""
+        self._spent[kind] = self._spent.get(kind, 0.0) + max(seconds, 0.0)
+        self._calls[kind] = self._calls.get(kind, 0) + calls

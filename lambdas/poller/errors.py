@@ -31,3 +31,11 @@ class PublishFailedError(PollerError):
             f"{failed} of {total} transitions could not be published; they stay unrecorded "
             "and the next poll publishes them again"
         )
+
+
+class ScopesUnreachableError(PollerError):
+    """No watched scope could be listed: nothing was compared."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        listed = "; ".join(f"{place}: {why}" for place, why in sorted(reasons.items()))
+        super().__init__(f"no scope could be listed ({listed})")

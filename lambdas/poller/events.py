@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 
 
 def job_event(transition: Transition, region: str, detected_at: datetime) -> JobEvent:
+    """The event of a transition. Its region and account are the job's own (from its ARN),
+    whichever scope the poll found it in; `region` is for a job without an ARN."""
     job = transition.job
+    region = arn_part(job.arn, 3) or region
     return JobEvent(
         schema_version=SCHEMA_VERSION,
         event_type=transition.event_type,

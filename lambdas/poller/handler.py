@@ -9,12 +9,13 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.shared.functions import strtobool
 
-from poller.errors import PublishFailedError, SnapshotError
+from job_events.arns import arn_part
 from poller.personalize_source import PersonalizeJobSource
 from poller.poll import Channels, PollRun, poll
+from poller.report import add_metrics, raise_on_failure, summary
+from poller.scope_clients import ScopeClients
 from poller.settings import Settings
 from poller.snapshot_store import DynamoSnapshotStore
 from poller.wiring import channels
@@ -45,10 +46,17 @@ def settings() -> Settings:
 
 
 @cache
-def adapters() -> tuple[PersonalizeJobSource, DynamoSnapshotStore, Channels]:
-    # Built once per container so clients and connections are reused across invocations.
+def adapters(
+    own_account: str, partition: str
+) -> tuple[PersonalizeJobSource, DynamoSnapshotStore, Channels]:
+    # Built once per container so clients, credentials and connections are reused.
     config = settings()
-    return PersonalizeJobSource(), DynamoSnapshotStore(config.table_name), channels(config)
+    clients = ScopeClients(own_account, partition, config.member_role_name)
+    return (
+        PersonalizeJobSource(clients),
+        DynamoSnapshotStore(config.table_name),
+        channels(config),
+    )
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -62,6 +70,10 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     """
     started = time.monotonic()
     config = settings()
+    # The function's own ARN says which account and partition it runs in.
+    own_account = arn_part(context.invoked_function_arn, 4) or ""
+    partition = arn_part(context.invoked_function_arn, 1) or "aws"
+    scopes = config.scopes(own_account)
     run = PollRun(
         region=config.region,
         now=datetime.now(UTC),
@@ -69,57 +81,12 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         stuck_after=config.stuck_after,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         clock=time.time,
-        scopes=config.scopes,
+        scopes=scopes,
         storm_threshold=config.storm_threshold,
     )
-    result = poll(*adapters(), run)
-
-    for name, value in (
-        ("JobsSeen", result.jobs_seen),
-        ("JobsChecked", result.jobs_checked),
-        ("Pages", result.pages),
-        ("Transitions", len(result.transitions)),
-        ("StuckJobs", result.stuck),
-        ("Published", result.published),
-        ("PublishFailures", result.publish_failures),
-        ("RecordFailures", result.record_failures),
-        ("TransitionsDeferred", result.deferred),
-        ("EnrichmentDropped", result.enrichment_dropped),
-        ("SummariesSkipped", sum(result.skipped.values())),
-        ("ListingIncomplete", int(not result.listing_complete)),
-        ("BaselinePolls", result.baseline_polls),
-    ):
-        metrics.add_metric(name, MetricUnit.Count, value)
-    metrics.add_metric("PollDuration", MetricUnit.Milliseconds, (time.monotonic() - started) * 1000)
-    summary = {
-        "firstRun": result.first_run,
-        "jobsSeen": result.jobs_seen,
-        "pages": result.pages,
-        "fullReconcile": result.full_read,
-        "jobsChecked": result.jobs_checked,
-        "listingComplete": result.listing_complete,
-        "transitions": len(result.transitions),
-        "published": result.published,
-        "publishFailures": result.publish_failures,
-        "recordFailures": result.record_failures,
-        "claimsLost": result.claims_lost,
-        "deferred": result.deferred,
-        "enrichmentDropped": result.enrichment_dropped,
-        "skipped": {outcome.value: count for outcome, count in result.skipped.items()},
-        "baselinePolls": result.baseline_polls,
-        "storm": result.storm,
-    }
-    logger.info("poll finished", extra=summary)
-    # Fail the invocation so the Errors metric and its alarm see it.
-    if result.publish_failures:
-        raise PublishFailedError(result.publish_failures, len(result.transitions))
-    if result.record_failures:
-        raise SnapshotError(
-            f"{result.record_failures} transitions could not be claimed or recorded; "
-            "they are sent by a later poll"
-        )
-    # The heartbeat counts only polls that finished their work: everything listed,
-    # nothing deferred, nothing lost to another poll.
-    if result.clean:
-        metrics.add_metric("PollSucceeded", MetricUnit.Count, 1)
-    return summary
+    result = poll(*adapters(own_account, partition), run)
+    add_metrics(metrics, result, (time.monotonic() - started) * 1000)
+    told = summary(result)
+    logger.info("poll finished", extra=told)
+    raise_on_failure(result, len(scopes))
+    return told

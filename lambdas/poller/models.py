@@ -82,16 +82,27 @@ class Transition:
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """What one listing covers: every job, or the jobs of one solution version.
+    """What one listing covers: the jobs of one account and region, or of one solution
+    version there.
 
-    Each scope has its own baseline, so widening the watch list announces nothing old.
+    Each scope has its own baseline, so widening the watch list (a solution version, an
+    account, a region) announces nothing old. Without an account or region, the scope is
+    the poller's own.
     """
 
     solution_version_arn: str | None = None
+    account_id: str | None = None
+    region: str | None = None
 
     @property
     def key(self) -> str:
-        return self.solution_version_arn or "*"
+        place = f"{self.account_id}/{self.region}/" if self.account_id and self.region else ""
+        return place + (self.solution_version_arn or "*")
+
+    @property
+    def place(self) -> str:
+        """'account/region', as the ScopeErrors metric and alarm name it."""
+        return f"{self.account_id or 'own'}/{self.region or 'own'}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import boto3
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from poller.aws import RETRY_CONFIG
+from job_events.arns import arn_part
 from poller.errors import JobListingError
 from poller.models import JobSummary
 from poller.ports import Listing
@@ -18,13 +17,13 @@ from poller.ports import Listing
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from mypy_boto3_personalize import PersonalizeClient
     from mypy_boto3_personalize.type_defs import (
         BatchSegmentJobSummaryTypeDef,
         BatchSegmentJobTypeDef,
     )
 
     from poller.models import Scope
+    from poller.scope_clients import ScopeClients
 
 logger = Logger(child=True)
 
@@ -76,8 +75,8 @@ def with_details(job: JobSummary, details: BatchSegmentJobTypeDef | dict[str, An
 class PersonalizeJobSource:
     """Lists a scope's jobs page by page, and describes jobs that finished."""
 
-    def __init__(self, client: PersonalizeClient | None = None) -> None:
-        self._client = client or boto3.client("personalize", config=RETRY_CONFIG)
+    def __init__(self, clients: ScopeClients) -> None:
+        self._clients = clients
 
     def list_jobs(
         self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
@@ -106,8 +105,9 @@ class PersonalizeJobSource:
         """The job with its details; as listed if DescribeBatchSegmentJob fails."""
         if job.arn is None:
             return job
+        client = self._clients.personalize(arn_part(job.arn, 4), arn_part(job.arn, 3))
         try:
-            details = self._client.describe_batch_segment_job(batchSegmentJobArn=job.arn)
+            details = client.describe_batch_segment_job(batchSegmentJobArn=job.arn)
         except (ClientError, BotoCoreError) as err:
             logger.warning(
                 "DescribeBatchSegmentJob failed; the event goes out without details",
@@ -124,13 +124,14 @@ class PersonalizeJobSource:
         request: dict[str, Any] = {"maxResults": PAGE_SIZE}
         if scope.solution_version_arn:
             request["solutionVersionArn"] = scope.solution_version_arn
+        client = self._clients.personalize(scope.account_id, scope.region)
         token = resume_from
         jobs: list[JobSummary] = []
         pages = 0
         while True:
             if token:
                 request["nextToken"] = token
-            page = self._client.list_batch_segment_jobs(**request)
+            page = client.list_batch_segment_jobs(**request)
             pages += 1
             jobs += [to_job_summary(item) for item in page.get("batchSegmentJobs", [])]
             token = page.get("nextToken")

@@ -3,8 +3,10 @@ within the run's time, and note where each scope stands."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,10 +16,10 @@ from aws_lambda_powertools import Logger
 from job_events.vocabulary import DEFAULT_STORM_THRESHOLD, FINISHED, EventType
 from poller.budget import Budget
 from poller.core import full_read_due, latest_per_job, latest_update, needs_check
-from poller.errors import ClaimLostError, SnapshotError
+from poller.errors import ClaimLostError, JobListingError, SnapshotError
 from poller.events import job_event
 from poller.models import Scope, ScopeState, SnapshotItem
-from poller.plan import chunks, delivery_order, is_storm, plan_scope
+from poller.plan import ScopePlan, chunks, delivery_order, is_storm, plan_scope
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,6 +40,7 @@ FULL_READ_EVERY = timedelta(hours=1)
 LISTING_SHARE = 0.6  # listing stops once it has used this share of the run's time
 CHUNK = 10  # transitions delivered together: one PublishBatch per channel
 BASELINE_CHUNK = 25  # one BatchWriteItem
+MAX_SCOPE_THREADS = 16  # scopes listed at once; each waits on the network, not the CPU
 LOAD_ALL_ABOVE = 500  # more records to read than this: one paged Query beats BatchGetItem
 
 
@@ -82,6 +85,9 @@ class PollResult:
     pages: int = 0
     listing_complete: bool = True
     listing_resumed: bool = False  # some scope continued from an earlier run's checkpoint
+    # Scopes that could not be listed ('account/region' -> why): each alarms on its own,
+    # and does not keep the others, or the heartbeat, from their work.
+    unreachable: dict[str, str] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     published: int = 0
     publish_failures: int = 0
@@ -113,13 +119,18 @@ class PollResult:
 
 @dataclass(slots=True)
 class _ScopeScan:
+    """One scope's part of a run: listed in a thread of its own, merged afterwards."""
+
     scope: Scope
     state: ScopeState
-    listing: Listing | None = None  # None: no time was left to list this scope
+    listing: Listing | None = None  # None: unlisted (no time left, or unreachable)
+    unreachable: str | None = None  # why the scope could not be listed
     latest: dict[str, JobSummary] = field(default_factory=dict)
+    checked: int = 0
     full_read: bool = False
+    plan: ScopePlan = field(default_factory=ScopePlan)
     baseline_written: bool = True
-    watermark_cap: datetime | None = None
+    baseline_failed: bool = False
 
 
 def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollRun) -> PollResult:
@@ -139,16 +150,20 @@ class _RecordReader:
     def __init__(self, store: SnapshotStore) -> None:
         self._store = store
         self._all: dict[str, SnapshotItem] | None = None
+        self._lock = threading.Lock()  # scopes read from their own threads
         self.loaded: dict[str, SnapshotItem] = {}
 
     def read(self, arns: Sequence[str], everything: bool) -> dict[str, SnapshotItem]:
-        if self._all is None and (everything or len(arns) > LOAD_ALL_ABOVE):
-            self._all = self._store.load_all()
-        if self._all is not None:
-            found = {arn: self._all[arn] for arn in arns if arn in self._all}
+        with self._lock:
+            if self._all is None and (everything or len(arns) > LOAD_ALL_ABOVE):
+                self._all = self._store.load_all()
+            every = self._all
+        if every is not None:
+            found = {arn: every[arn] for arn in arns if arn in every}
         else:
             found = self._store.load(arns) if arns else {}
-        self.loaded.update(found)
+        with self._lock:
+            self.loaded.update(found)
         return found
 
 
@@ -186,15 +201,16 @@ class _Poll:
         states = self.store.load_scopes(run.scopes)
         # Listing leaves the rest of the run for baseline writes and deliveries.
         self.listing_reserve = self.budget.remaining() * (1 - LISTING_SHARE)
-        scans = []
-        for scope in run.scopes:
-            scan = _ScopeScan(scope, states.get(scope) or ScopeState(baseline_started_at=run.now))
-            scans.append(scan)
-            result.first_run |= not scan.state.baseline_complete
-            if self.out_of_listing_time():
-                result.listing_complete = False
-                continue
-            self.scan(scan)
+        scans = [
+            _ScopeScan(scope, states.get(scope) or ScopeState(baseline_started_at=run.now))
+            for scope in run.scopes
+        ]
+        # Every scope at once: a run takes about as long as its slowest scope.
+        with ThreadPoolExecutor(max_workers=min(MAX_SCOPE_THREADS, len(scans))) as pool:
+            for _ in pool.map(self.scan, scans):
+                pass
+        for scan in scans:
+            self.merge(scan)
         if not result.listing_complete:
             logger.warning("listing stopped early for the deadline", extra={"pages": result.pages})
         self.deliver(delivery_order(result.transitions))
@@ -202,7 +218,7 @@ class _Poll:
             state = _next_state(scan, run, result)
             if not state.baseline_complete:
                 result.baseline_polls = max(result.baseline_polls, state.baseline_polls)
-            if state != scan.state:
+            if state != scan.state and scan.unreachable is None:
                 self.store.save_scope(scan.scope, state)
         return result
 
@@ -211,22 +227,23 @@ class _Poll:
 
     # --- listing and planning ------------------------------------------------------------
     def scan(self, scan: _ScopeScan) -> None:
-        """List one scope, read the records it needs, plan it and write its silent baseline."""
-        run, result, state = self.run, self.result, scan.state
-        listing = self.source.list_jobs(scan.scope, state.checkpoint, self.out_of_listing_time)
-        scan.listing = listing
-        result.pages += listing.pages
-        result.listing_complete &= listing.complete
-        result.listing_resumed |= listing.resumed
-        without_arn = sum(1 for job in listing.jobs if job.arn is None)
-        if without_arn:
-            logger.warning(
-                "job summaries without an ARN cannot be tracked", extra={"count": without_arn}
-            )
-        result.jobs_without_arn += without_arn
-        scan.latest = latest_per_job(listing.jobs)
-        result.jobs_seen += len(scan.latest)
+        """List one scope, read the records it needs, plan it and write its silent baseline.
 
+        A scope that cannot be listed is noted and left as it was; the others go on.
+        """
+        run, state = self.run, scan.state
+        if self.out_of_listing_time():
+            return
+        started = self.budget.remaining()
+        try:
+            listing = self.source.list_jobs(scan.scope, state.checkpoint, self.out_of_listing_time)
+        except JobListingError as err:
+            scan.unreachable = str(err)
+            logger.error("scope unreachable", extra={"scope": scan.scope.key, "error": str(err)})
+            return
+        self.budget.note("list", started - self.budget.remaining(), listing.pages)
+        scan.listing = listing
+        scan.latest = latest_per_job(listing.jobs)
         # Between full reads, a poll compares only jobs updated near the watermark. A scope
         # still taking its baseline, or continuing a listing, compares everything it lists.
         steady = state.baseline_complete and not listing.resumed and state.watermark is not None
@@ -238,22 +255,48 @@ class _Poll:
                 for arn, job in scan.latest.items()
                 if needs_check(job, state.watermark, WATERMARK_MARGIN)
             }
-        result.jobs_checked += len(checked)
-        result.full_read |= scan.full_read
+        scan.checked = len(checked)
         records = self.records.read(list(checked), everything=scan.full_read)
-        plan = plan_scope(checked.values(), records, state, run.now, run.stuck_after)
-        for outcome, count in plan.skipped.items():
+        scan.plan = plan_scope(checked.values(), records, state, run.now, run.stuck_after)
+        scan.baseline_written, scan.baseline_failed = self.write_baseline(scan.plan.baseline)
+
+    def merge(self, scan: _ScopeScan) -> None:
+        """Add one scope's part to the run's result (in the run's own thread)."""
+        result, listing = self.result, scan.listing
+        result.first_run |= not scan.state.baseline_complete
+        result.record_failures += scan.baseline_failed
+        if scan.unreachable is not None:
+            result.unreachable[scan.scope.place] = scan.unreachable
+            return
+        if listing is None:
+            result.listing_complete = False
+            return
+        result.pages += listing.pages
+        result.listing_complete &= listing.complete
+        result.listing_resumed |= listing.resumed
+        without_arn = sum(1 for job in listing.jobs if job.arn is None)
+        if without_arn:
+            logger.warning(
+                "job summaries without an ARN cannot be tracked", extra={"count": without_arn}
+            )
+        result.jobs_without_arn += without_arn
+        result.jobs_seen += len(scan.latest)
+        result.jobs_checked += scan.checked
+        result.full_read |= scan.full_read
+        for outcome, count in scan.plan.skipped.items():
             logger.warning(
                 "listed summaries that change nothing",
-                extra={"kind": outcome.value, "count": count},
+                extra={"kind": outcome.value, "count": count, "scope": scan.scope.key},
             )
-        result.skipped.update(plan.skipped)
-        result.transitions += plan.transitions
-        scan.watermark_cap = plan.watermark_cap
-        scan.baseline_written = self.write_baseline(plan.baseline)
+        result.skipped.update(scan.plan.skipped)
+        result.transitions += scan.plan.transitions
 
-    def write_baseline(self, items: Sequence[SnapshotItem]) -> bool:
-        """Record jobs that existed before watching began, silently; False if out of time."""
+    def write_baseline(self, items: Sequence[SnapshotItem]) -> tuple[bool, bool]:
+        """Record jobs that existed before watching began, silently.
+
+        Returns whether all were written, and whether a write failed; time running out
+        is not a failure.
+        """
         budget = self.budget
         for start in range(0, len(items), BASELINE_CHUNK):
             if not budget.allows(budget.cost("write-batch")):
@@ -261,17 +304,16 @@ class _Poll:
                     "deadline near: the baseline continues next run",
                     extra={"recorded": start, "left": len(items) - start},
                 )
-                return False
+                return False, False
             try:
                 with budget.measure("write-batch"):
                     self.store.write_baseline(items[start : start + BASELINE_CHUNK], self.run.now)
             except SnapshotError:
-                self.result.record_failures += 1
                 logger.exception("could not record the baseline; it continues next run")
-                return False
+                return False, True
         if items:
             logger.info("recorded existing jobs without notifying", extra={"jobs": len(items)})
-        return True
+        return True, False
 
     # --- delivery ------------------------------------------------------------------------
     def deliver(self, transitions: list[Transition]) -> None:
@@ -476,8 +518,8 @@ def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeStat
     )
     if listing.complete and not listing.resumed and result.clean:
         watermark = latest_update(scan.latest.values(), run.now)
-        if watermark is not None and scan.watermark_cap is not None:
-            watermark = min(watermark, scan.watermark_cap)
+        if watermark is not None and scan.plan.watermark_cap is not None:
+            watermark = min(watermark, scan.plan.watermark_cap)
         if watermark is not None and (state.watermark is None or watermark > state.watermark):
             next_state = replace(next_state, watermark=watermark)
         if scan.full_read:

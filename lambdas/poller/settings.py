@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from job_events.arns import arn_part
 from job_events.vocabulary import (
     DEFAULT_PEOPLE_EVENT_TYPES,
     DEFAULT_STORM_THRESHOLD,
@@ -29,7 +30,14 @@ EVENT_BUS_ENV = "EVENT_BUS_NAME"
 PEOPLE_TOPIC_ENV = "PEOPLE_TOPIC_ARN"
 PEOPLE_EVENT_TYPES_ENV = "PEOPLE_EVENT_TYPES"
 STORM_THRESHOLD_ENV = "STORM_THRESHOLD"
+WATCHED_ACCOUNTS_ENV = "WATCHED_ACCOUNTS"
+WATCHED_REGIONS_ENV = "WATCHED_REGIONS"
+MEMBER_ROLE_ENV = "MEMBER_ROLE_NAME"
+DEFAULT_MEMBER_ROLE_NAME = "PersonalizeBatchSegmentJobReader"
 _SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
 
 
@@ -45,10 +53,26 @@ class Settings:
     storm_threshold: int = DEFAULT_STORM_THRESHOLD
     stuck_after: timedelta = timedelta(minutes=DEFAULT_STUCK_AFTER_MINUTES)
 
-    @property
-    def scopes(self) -> tuple[Scope, ...]:
-        """One scope per watched solution version, or one for every job."""
-        return tuple(Scope(arn) for arn in self.solution_version_arns) or (Scope(),)
+    watched_accounts: tuple[str, ...] = ()  # none: only the poller's own account
+    watched_regions: tuple[str, ...] = ()  # none: only the poller's own region
+    member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+
+    def scopes(self, own_account: str) -> tuple[Scope, ...]:
+        """Every watched (account, region), each whole or, with solution versions given,
+        narrowed to the versions that live there."""
+        scopes = []
+        for account in self.watched_accounts or (own_account,):
+            for region in self.watched_regions or (self.region,):
+                versions = [
+                    arn
+                    for arn in self.solution_version_arns
+                    if arn_part(arn, 4) in (None, account) and arn_part(arn, 3) in (None, region)
+                ]
+                if self.solution_version_arns:
+                    scopes += [Scope(arn, account, region) for arn in versions]
+                else:
+                    scopes.append(Scope(None, account, region))
+        return tuple(scopes)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -75,7 +99,23 @@ class Settings:
             people_event_types=_event_types(env),
             storm_threshold=_count(env, STORM_THRESHOLD_ENV, DEFAULT_STORM_THRESHOLD),
             stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
+            watched_accounts=_listed(env, WATCHED_ACCOUNTS_ENV, _ACCOUNT, "an account ID"),
+            watched_regions=_listed(env, WATCHED_REGIONS_ENV, _REGION, "a region"),
+            member_role_name=next(
+                iter(_listed(env, MEMBER_ROLE_ENV, _ROLE_NAME, "a role name")),
+                DEFAULT_MEMBER_ROLE_NAME,
+            ),
         )
+
+
+def _listed(
+    env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str
+) -> tuple[str, ...]:
+    values = tuple(part.strip() for part in env.get(name, "").split(",") if part.strip())
+    for value in values:
+        if not pattern.match(value):
+            raise ConfigurationError(f"{name} holds {value!r}, which is not {what}")
+    return tuple(dict.fromkeys(values))
 
 
 def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:

@@ -6,6 +6,7 @@ Each test runs in milliseconds; the moto-based tests in tests/integration cover 
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -464,3 +465,67 @@ def test_two_polls_at_once_announce_each_transition_exactly_once() -> None:
     assert first.claims_lost + second[0].claims_lost >= 1
     for channel in ("sns", "events", "people"):
         assert sorted(world.heard(channel)) == [(f"job-{i}", "PENDING", "ACTIVE") for i in range(5)]
+
+
+# --- every account and region ----------------------------------------------------------
+
+PROD, DEV = "111111111111", "222222222222"
+EAST, WEST = "us-east-1", "eu-west-1"
+FOUR_SCOPES = tuple(Scope(None, a, r) for a in (PROD, DEV) for r in (EAST, WEST))
+
+
+def test_an_unreachable_scope_blocks_no_other_and_is_named() -> None:
+    world = World(scopes=FOUR_SCOPES)
+    arns = {
+        (a, r): world.source.put(f"job-{a}-{r}", "PENDING", account=a, region=r)
+        for a in (PROD, DEV)
+        for r in (EAST, WEST)
+    }
+    world.later(1)
+    world.run()
+    for arn in arns.values():
+        world.source.move(arn, "CREATE FAILED", failureReason="bad input")
+    world.source.faults.unreachable = {f"{DEV}/{WEST}"}
+
+    result = world.run()
+
+    assert result.unreachable.keys() == {f"{DEV}/{WEST}"}
+    assert result.clean, "the other scopes finished their work: the heartbeat counts them"
+    told = {(h.arn, h.event_type) for h in world.events("people")}
+    assert told == {(arns[s], "JOB_FAILED") for s in arns if s != (DEV, WEST)}
+    world.source.faults.unreachable = set()
+    world.run()
+    assert world.events("people")[-1].arn == arns[(DEV, WEST)], "announced once reachable"
+
+
+def test_a_newly_watched_account_gets_a_silent_baseline_of_its_own() -> None:
+    world = World(scopes=(Scope(None, PROD, EAST),))
+    world.source.put("prod-job", "PENDING", account=PROD, region=EAST)
+    old = world.source.put("dev-done", "ACTIVE", account=DEV, region=EAST)
+    world.later(1)
+    world.run()
+
+    world.scopes = (Scope(None, PROD, EAST), Scope(None, DEV, EAST))
+    assert world.run().first_run
+    world.source.put("dev-new", "ACTIVE", account=DEV, region=EAST)
+    world.later(1)
+    world.run()
+
+    assert world.heard() == [("dev-new", None, "ACTIVE")]
+    assert world.store.items[old].status == "ACTIVE"
+
+
+def test_scopes_are_listed_at_once() -> None:
+    world = World(scopes=FOUR_SCOPES)
+    together = threading.Barrier(len(FOUR_SCOPES), timeout=5)
+    list_jobs = world.source.list_jobs
+
+    def waiting_for_the_others(*args: Any) -> Any:
+        together.wait()  # breaks (and the poll fails) unless all four list at once
+        return list_jobs(*args)
+
+    world.source.list_jobs = waiting_for_the_others  # type: ignore[method-assign,assignment]
+    result = world.run()
+
+    assert not result.unreachable
+    assert result.listing_complete

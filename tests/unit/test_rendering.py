@@ -41,7 +41,15 @@ EVENT_KEYS = [
     "numResults",
     "roleArn",
 ]
-ATTRIBUTE_NAMES = {"eventType", "status", "previousStatus", "jobName", "solutionVersionArn"}
+ATTRIBUTE_NAMES = {
+    "eventType",
+    "status",
+    "previousStatus",
+    "jobName",
+    "solutionVersionArn",
+    "accountId",
+    "region",
+}
 
 
 def failed(
@@ -194,6 +202,8 @@ def test_attributes_are_never_empty() -> None:
         "previousStatus": "NONE",
         "jobName": "NONE",
         "solutionVersionArn": "NONE",
+        "accountId": "NONE",
+        "region": REGION,
     }
     assert message_attributes(event(failed())) == {
         "eventType": "JOB_FAILED",
@@ -201,6 +211,8 @@ def test_attributes_are_never_empty() -> None:
         "previousStatus": "IN PROGRESS",
         "jobName": "segment-job-42",
         "solutionVersionArn": SV,
+        "accountId": "111122223333",
+        "region": "eu-west-1",
     }
 
 
@@ -313,3 +325,16 @@ def test_a_digest_links_the_console_of_its_partition() -> None:
     message = json.loads(digest_message(events).message)
     assert "https://cn-north-1.console.amazonaws.cn/personalize" in message["email"]
     assert "https://cn-north-1.console.amazonaws.cn/personalize" in message["https"]
+
+
+def test_an_event_carries_its_jobs_own_account_and_region() -> None:
+    elsewhere = "arn:aws:personalize:ap-south-1:444455556666:batch-segment-job/far"
+    sent = job_event(
+        Transition(EventType.JOB_SUCCEEDED, JobSummary(arn=elsewhere, status="ACTIVE"), None),
+        "us-east-1",  # where the poller runs
+        DETECTED,
+    )
+    assert (sent.region, sent.account_id) == ("ap-south-1", "444455556666")
+    assert sent.console_url.startswith("https://ap-south-1.console.aws.amazon.com/")
+    attributes = message_attributes(sent)
+    assert (attributes["accountId"], attributes["region"]) == ("444455556666", "ap-south-1")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from poller.errors import ConfigurationError
+from poller.models import Scope
 from poller.settings import Settings
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:events"
@@ -26,3 +27,54 @@ def test_parses_environment() -> None:
 def test_rejects_bad_environment(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env(env)
+
+
+OWN = "123456789012"
+
+
+def test_by_default_the_poller_watches_its_own_account_and_region() -> None:
+    (scope,) = Settings.from_env(BASE).scopes(OWN)
+    assert scope == Scope(None, OWN, "us-east-1")
+
+
+def test_every_account_and_region_pair_is_a_scope() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "WATCHED_ACCOUNTS": "111111111111, 222222222222",
+            "WATCHED_REGIONS": "us-east-1,eu-west-1",
+            "MEMBER_ROLE_NAME": "Reader",
+        }
+    )
+    assert {(s.account_id, s.region) for s in settings.scopes(OWN)} == {
+        ("111111111111", "us-east-1"),
+        ("111111111111", "eu-west-1"),
+        ("222222222222", "us-east-1"),
+        ("222222222222", "eu-west-1"),
+    }
+    assert settings.member_role_name == "Reader"
+
+
+def test_solution_versions_narrow_the_scope_they_live_in() -> None:
+    east = "arn:aws:personalize:us-east-1:111111111111:solution/s/1"
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "WATCHED_ACCOUNTS": "111111111111,222222222222",
+            "SOLUTION_VERSION_ARNS": east,
+        }
+    )
+    assert settings.scopes(OWN) == (Scope(east, "111111111111", "us-east-1"),)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"WATCHED_ACCOUNTS": "1234"}, "WATCHED_ACCOUNTS holds '1234'"),
+        ({"WATCHED_REGIONS": "mars"}, "WATCHED_REGIONS holds 'mars'"),
+        ({"MEMBER_ROLE_NAME": "no spaces"}, "MEMBER_ROLE_NAME holds 'no spaces'"),
+    ],
+)
+def test_rejects_bad_scopes(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**BASE, **env})

@@ -77,6 +77,8 @@ def message_attributes(event: JobEvent) -> dict[str, str]:
         "previousStatus": event.previous_status or ABSENT,
         "jobName": event.job_name or ABSENT,
         "solutionVersionArn": event.solution_version_arn or ABSENT,
+        "accountId": event.account_id or ABSENT,
+        "region": event.region,
     }
 
 
@@ -132,6 +134,8 @@ def _render_digest(events: Sequence[JobEvent], listed: int) -> SnsMessage:
             "previousStatus": ABSENT,
             "jobName": ABSENT,
             "solutionVersionArn": ABSENT,
+            "accountId": ABSENT,  # a digest may span accounts and regions
+            "region": ABSENT,
         },
     )
 

@@ -1,0 +1,95 @@
+"""Personalize clients for every watched scope: the poller's own credentials in its own
+account, and cached, refreshing assumed-role credentials in each member account."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    DeferredRefreshableCredentials,
+)
+
+from poller.aws import RETRY_CONFIG
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_personalize import PersonalizeClient
+
+ROLE_SESSION_NAME = "personalize-segment-job-notifier"
+
+
+def member_role_arn(partition: str, account: str, role_name: str) -> str:
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+def assumed_role_session(base: boto3.session.Session, role_arn: str) -> boto3.session.Session:
+    """A session whose credentials come from AssumeRole on first use and are refreshed
+    before they expire, as botocore does for a profile with role_arn."""
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=base.client,
+        source_credentials=base.get_credentials(),
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": ROLE_SESSION_NAME},
+    )
+    assumed = botocore.session.Session()
+    assumed.register_component(
+        "credential_provider", CredentialResolver([_AssumedRole(fetcher.fetch_credentials)])
+    )
+    return boto3.session.Session(botocore_session=assumed, region_name=base.region_name)
+
+
+class _AssumedRole(CredentialProvider):
+    METHOD = "assume-role"
+
+    def __init__(self, fetch: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self._fetch = fetch
+
+    def load(self) -> DeferredRefreshableCredentials:
+        return DeferredRefreshableCredentials(method=self.METHOD, refresh_using=self._fetch)
+
+
+class ScopeClients:
+    """One Personalize client per (account, region), made once and shared by threads."""
+
+    def __init__(
+        self,
+        own_account: str,
+        partition: str,
+        member_role_name: str,
+        session: boto3.session.Session | None = None,
+    ) -> None:
+        self._own_account = own_account
+        self._partition = partition
+        self._role_name = member_role_name
+        self._session = session or boto3.session.Session()
+        self._sessions: dict[str, boto3.session.Session] = {own_account: self._session}
+        self._clients: dict[tuple[str, str], PersonalizeClient] = {}
+        self._lock = threading.Lock()
+
+    def personalize(self, account: str | None, region: str | None) -> PersonalizeClient:
+        account = account or self._own_account
+        region = region or self._session.region_name
+        with self._lock:
+            client = self._clients.get((account, region))
+            if client is None:
+                client = self._session_for(account).client(
+                    "personalize", region_name=region, config=RETRY_CONFIG
+                )
+                self._clients[(account, region)] = client
+            return client
+
+    def _session_for(self, account: str) -> boto3.session.Session:
+        session = self._sessions.get(account)
+        if session is None:
+            role_arn = member_role_arn(self._partition, account, self._role_name)
+            session = assumed_role_session(self._session, role_arn)
+            self._sessions[account] = session
+        return session
