@@ -1,0 +1,155 @@
+"""The tool's commands: `poll` runs the deployed function's poll (for real, or as a dry run),
+`status` compares each job's live status with what the notifier recorded."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from notifier_cli.deployment import find_deployment
+from notifier_cli.errors import CliError, ExitCode
+from notifier_cli.preview import ReadOnlyStore, printing
+from poller.aws import RETRY_CONFIG
+from poller.core import latest_per_job
+from poller.errors import PublishFailedError
+from poller.personalize_source import PersonalizeJobSource
+from poller.poll import PollRun, poll
+from poller.snapshot_store import DynamoSnapshotStore
+from poller.wiring import channels
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    import boto3
+
+    from notifier_cli.deployment import Deployment
+    from poller.models import JobSummary, SnapshotItem
+    from poller.poll import PollResult
+    from poller.settings import Settings
+
+
+def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> int:
+    deployment = find_deployment(session, args.stack, args.function)
+    settings = deployment.settings
+    source, store = _adapters(session, settings)
+    deployed = channels(settings, session)
+    if args.apply:
+        result = poll(source, store, deployed, poll_run(deployment))
+        print(
+            f"polled {result.jobs_seen} jobs for {deployment.function_name}: "
+            f"{len(result.transitions)} transitions, {result.published} published, "
+            f"{result.publish_failures} failed"
+        )
+        _print_notes(result)
+        return _applied(result)
+    print(f"dry run of {deployment.function_name}: what each channel would receive")
+    shown = [printing(channel, sys.stdout) for channel in deployed]
+    result = poll(source, ReadOnlyStore(store), shown, poll_run(deployment))
+    print(
+        f"{result.jobs_seen} jobs, {len(result.transitions)} transitions to announce; "
+        "nothing was published or recorded"
+    )
+    _print_notes(result)
+    return ExitCode.OK
+
+
+def poll_run(deployment: Deployment) -> PollRun:
+    """A run as the deployed function gets it: its settings, scopes and time limit."""
+    settings = deployment.settings
+    started = time.monotonic()
+    return PollRun(
+        region=settings.region,
+        now=datetime.now(UTC),
+        run_id=f"notifier-cli-{uuid.uuid4()}",
+        stuck_after=settings.stuck_after,
+        time_left=lambda: deployment.timeout_seconds - (time.monotonic() - started),
+        clock=time.time,
+        scopes=settings.scopes,
+        storm_threshold=settings.storm_threshold,
+    )
+
+
+def _adapters(
+    session: boto3.session.Session, settings: Settings
+) -> tuple[PersonalizeJobSource, DynamoSnapshotStore]:
+    return (
+        PersonalizeJobSource(session.client("personalize", config=RETRY_CONFIG)),
+        DynamoSnapshotStore(settings.table_name, session.client("dynamodb", config=RETRY_CONFIG)),
+    )
+
+
+def _print_notes(result: PollResult) -> None:
+    notes = [
+        (
+            result.first_run,
+            "a first run is unfinished: jobs that existed before watching began are recorded "
+            "silently, not announced",
+        ),
+        (result.storm, "storm: people get one digest instead of a message each"),
+        (
+            not result.listing_complete,
+            "the listing stopped at the function's time limit; the next poll continues it",
+        ),
+        (result.deferred, f"{result.deferred} transitions are left for the next poll"),
+        (
+            result.claims_lost,
+            f"{result.claims_lost} transitions were being announced by another poll",
+        ),
+    ]
+    for applies, note in notes:
+        if applies:
+            print(f"note: {note}")
+
+
+def _applied(result: PollResult) -> int:
+    if result.publish_failures:
+        message = str(PublishFailedError(result.publish_failures, len(result.transitions)))
+        raise CliError(message, ExitCode.PUBLISH_FAILED)
+    if result.record_failures:
+        raise CliError(
+            f"{result.record_failures} transitions could not be claimed or recorded; "
+            "a later poll sends them",
+            ExitCode.AWS,
+        )
+    return ExitCode.OK
+
+
+def status_command(args: argparse.Namespace, session: boto3.session.Session) -> int:
+    deployment = find_deployment(session, args.stack, args.function)
+    source, store = _adapters(session, deployment.settings)
+    live: dict[str, JobSummary] = {}
+    for scope in deployment.settings.scopes:
+        # Status reads every page, however long that takes.
+        live.update(latest_per_job(source.list_jobs(scope, None, lambda: False).jobs))
+    recorded = store.load_all()
+    arns = sorted({*live, *recorded})
+    rows = [_status_row(arn, live.get(arn), recorded.get(arn)) for arn in arns]
+    print(table(rows, ("JOB", "STATUS", "RECORDED", "UPDATED (UTC)")))
+    return ExitCode.OK
+
+
+def _status_row(
+    arn: str, job: JobSummary | None, recorded: SnapshotItem | None
+) -> tuple[str, str, str, str]:
+    name = (job and job.name) or (recorded and recorded.job_name) or arn.rsplit("/", 1)[-1]
+    updated = job.last_updated_time if job else None
+    return (
+        name,
+        (job.status if job else None) or "(not listed)",
+        (recorded.status if recorded else None) or "(not recorded)",
+        updated.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if updated else "-",
+    )
+
+
+def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(line.rstrip() for line in lines)

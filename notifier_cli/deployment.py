@@ -1,0 +1,95 @@
+"""The deployed poller: found through the stack's output (or by name), and configured by its
+own environment, read with GetFunctionConfiguration and parsed as the function parses it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from notifier_cli.errors import CliError, ExitCode
+from poller.errors import ConfigurationError
+from poller.settings import REGION_ENV, Settings
+
+if TYPE_CHECKING:
+    import boto3
+
+DEFAULT_STACK = "PersonalizeSegmentJobNotifier"
+# The stack output naming the poller function (infra/stack.py; tests/infra pins it).
+FUNCTION_OUTPUT = "PollerFunctionName"
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    function_name: str
+    settings: Settings
+    timeout_seconds: float  # the function's timeout: a poll run here gets as long
+
+
+def find_deployment(session: boto3.session.Session, stack: str, function: str | None) -> Deployment:
+    """The poller named, or the one `stack` outputs, with the configuration it runs with."""
+    region = session.region_name
+    if not region:
+        raise CliError("no AWS region: set AWS_REGION or pass --region", ExitCode.CREDENTIALS)
+    if session.get_credentials() is None:
+        raise CliError(
+            "no AWS credentials found (profile, environment or SSO)", ExitCode.CREDENTIALS
+        )
+    name = function or _function_of_stack(session, stack, region)
+    return _read_function(session, name, region)
+
+
+def _function_of_stack(session: boto3.session.Session, stack: str, region: str) -> str:
+    try:
+        stacks: list[dict[str, Any]] = session.client("cloudformation").describe_stacks(
+            StackName=stack
+        )["Stacks"]
+    except ClientError as err:
+        if "does not exist" not in str(err):
+            raise
+        raise CliError(
+            f"stack {stack} not found in {region}: deploy it, or pass --stack, --function "
+            "or --region",
+            ExitCode.NOT_FOUND,
+        ) from err
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    name = outputs.get(FUNCTION_OUTPUT)
+    if not isinstance(name, str) or not name:
+        raise CliError(
+            f"stack {stack} has no {FUNCTION_OUTPUT} output: is it this notifier, "
+            "deployed by this version? Pass --function to name the poller",
+            ExitCode.NOT_FOUND,
+        )
+    return name
+
+
+def _read_function(session: boto3.session.Session, name: str, region: str) -> Deployment:
+    try:
+        config: dict[str, Any] = session.client("lambda").get_function_configuration(
+            FunctionName=name
+        )
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        raise CliError(f"function {name} not found in {region}", ExitCode.NOT_FOUND) from err
+    environment: dict[str, Any] = config.get("Environment", {})
+    if "Error" in environment:
+        # Lambda returns the error instead of the variables when it cannot decrypt them.
+        error = environment["Error"]
+        raise CliError(
+            f"cannot read the environment of {name}: {error.get('ErrorCode')}: "
+            f"{error.get('Message')}",
+            ExitCode.AWS,
+        )
+    # Lambda sets AWS_REGION for the function at run time; it is not a stored variable.
+    function_region = str(config["FunctionArn"]).split(":")[3]
+    variables = {**environment.get("Variables", {}), REGION_ENV: function_region}
+    try:
+        settings = Settings.from_env(variables)
+    except ConfigurationError as err:
+        raise CliError(
+            f"function {name} is not configured as the notifier's poller: {err}",
+            ExitCode.NOT_FOUND,
+        ) from err
+    return Deployment(name, settings, float(config["Timeout"]))
