@@ -50,7 +50,7 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
     shown = [printing(channel, sys.stdout) for channel in deployed]
     result = poll(source, ReadOnlyStore(store), shown, poll_run(deployment))
     print(
-        f"{result.jobs_seen} jobs, {len(result.transitions)} transitions to announce; "
+        f"{result.jobs_seen} jobs, {len(result.transitions)} to announce; "
         "nothing was published or recorded"
     )
     _print_notes(result)

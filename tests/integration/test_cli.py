@@ -374,7 +374,7 @@ def test_dry_run_of_a_first_run_announces_and_writes_nothing(
 
     assert code == ExitCode.OK
     assert "dry run of" in out
-    assert "0 transitions" in out
+    assert "0 to announce" in out
     assert "first run" in out
     assert table_items(deployed.table_name) == []
     assert deployed.received() == {"sns": [], "people": [], "events": []}
