@@ -10,13 +10,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from notifier_cli.deployment import find_deployment
-from notifier_cli.errors import CliError, ExitCode
+from notifier_cli.errors import ExitCode
 from notifier_cli.preview import ReadOnlyStore, printing
 from poller.aws import RETRY_CONFIG
 from poller.core import latest_per_job
-from poller.errors import PublishFailedError
+from poller.errors import JobListingError
 from poller.personalize_source import PersonalizeJobSource
 from poller.poll import PollRun, poll
+from poller.report import raise_on_failure
+from poller.scope_clients import ScopeClients
 from poller.snapshot_store import DynamoSnapshotStore
 from poller.wiring import channels
 
@@ -29,14 +31,12 @@ if TYPE_CHECKING:
     from notifier_cli.deployment import Deployment
     from poller.models import JobSummary, SnapshotItem
     from poller.poll import PollResult
-    from poller.settings import Settings
 
 
 def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> int:
     deployment = find_deployment(session, args.stack, args.function)
-    settings = deployment.settings
-    source, store = _adapters(session, settings)
-    deployed = channels(settings, session)
+    source, store = _adapters(session, deployment)
+    deployed = channels(deployment.settings, session)
     if args.apply:
         result = poll(source, store, deployed, poll_run(deployment))
         print(
@@ -44,16 +44,17 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
             f"{len(result.transitions)} transitions, {result.published} published, "
             f"{result.publish_failures} failed"
         )
-        _print_notes(result)
-        return _applied(result)
-    print(f"dry run of {deployment.function_name}: what each channel would receive")
-    shown = [printing(channel, sys.stdout) for channel in deployed]
-    result = poll(source, ReadOnlyStore(store), shown, poll_run(deployment))
-    print(
-        f"{result.jobs_seen} jobs, {len(result.transitions)} to announce; "
-        "nothing was published or recorded"
-    )
+    else:
+        print(f"dry run of {deployment.function_name}: what each channel would receive")
+        shown = [printing(channel, sys.stdout) for channel in deployed]
+        result = poll(source, ReadOnlyStore(store), shown, poll_run(deployment))
+        print(
+            f"{result.jobs_seen} jobs, {len(result.transitions)} to announce; "
+            "nothing was published or recorded"
+        )
     _print_notes(result)
+    # The function's own verdict: what fails its invocation fails the command.
+    raise_on_failure(result, len(deployment.scopes))
     return ExitCode.OK
 
 
@@ -68,16 +69,20 @@ def poll_run(deployment: Deployment) -> PollRun:
         stuck_after=settings.stuck_after,
         time_left=lambda: deployment.timeout_seconds - (time.monotonic() - started),
         clock=time.time,
-        scopes=settings.scopes,
+        scopes=deployment.scopes,
         storm_threshold=settings.storm_threshold,
     )
 
 
 def _adapters(
-    session: boto3.session.Session, settings: Settings
+    session: boto3.session.Session, deployment: Deployment
 ) -> tuple[PersonalizeJobSource, DynamoSnapshotStore]:
+    settings = deployment.settings
+    clients = ScopeClients(
+        deployment.own_account, deployment.partition, settings.member_role_name, session
+    )
     return (
-        PersonalizeJobSource(session.client("personalize", config=RETRY_CONFIG)),
+        PersonalizeJobSource(clients),
         DynamoSnapshotStore(settings.table_name, session.client("dynamodb", config=RETRY_CONFIG)),
     )
 
@@ -100,36 +105,32 @@ def _print_notes(result: PollResult) -> None:
             f"{result.claims_lost} transitions were being announced by another poll",
         ),
     ]
+    notes += [
+        (True, f"scope {place} could not be listed: {why}")
+        for place, why in result.unreachable.items()
+    ]
     for applies, note in notes:
         if applies:
             print(f"note: {note}")
 
 
-def _applied(result: PollResult) -> int:
-    if result.publish_failures:
-        message = str(PublishFailedError(result.publish_failures, len(result.transitions)))
-        raise CliError(message, ExitCode.PUBLISH_FAILED)
-    if result.record_failures:
-        raise CliError(
-            f"{result.record_failures} transitions could not be claimed or recorded; "
-            "a later poll sends them",
-            ExitCode.AWS,
-        )
-    return ExitCode.OK
-
-
 def status_command(args: argparse.Namespace, session: boto3.session.Session) -> int:
     deployment = find_deployment(session, args.stack, args.function)
-    source, store = _adapters(session, deployment.settings)
+    source, store = _adapters(session, deployment)
     live: dict[str, JobSummary] = {}
-    for scope in deployment.settings.scopes:
-        # Status reads every page, however long that takes.
-        live.update(latest_per_job(source.list_jobs(scope, None, lambda: False).jobs))
+    unlisted = 0
+    for scope in deployment.scopes:
+        try:
+            # Status reads every page, however long that takes.
+            live.update(latest_per_job(source.list_jobs(scope, None, lambda: False).jobs))
+        except JobListingError as err:
+            unlisted += 1
+            print(f"note: scope {scope.place} could not be listed: {err}", file=sys.stderr)
     recorded = store.load_all()
     arns = sorted({*live, *recorded})
     rows = [_status_row(arn, live.get(arn), recorded.get(arn)) for arn in arns]
     print(table(rows, ("JOB", "STATUS", "RECORDED", "UPDATED (UTC)")))
-    return ExitCode.OK
+    return ExitCode.AWS if unlisted else ExitCode.OK
 
 
 def _status_row(

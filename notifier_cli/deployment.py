@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from job_events.arns import arn_part
 from notifier_cli.errors import CliError, ExitCode
 from poller.errors import ConfigurationError
 from poller.settings import REGION_ENV, Settings
 
 if TYPE_CHECKING:
     import boto3
+
+    from poller.models import Scope
 
 DEFAULT_STACK = "PersonalizeSegmentJobNotifier"
 # The stack output naming the poller function (infra/stack.py; tests/infra pins it).
@@ -22,9 +25,27 @@ FUNCTION_OUTPUT = "PollerFunctionName"
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    function_name: str
+    function_arn: str
     settings: Settings
     timeout_seconds: float  # the function's timeout: a poll run here gets as long
+
+    @property
+    def function_name(self) -> str:
+        return arn_part(self.function_arn, 5) or self.function_arn
+
+    @property
+    def own_account(self) -> str:
+        """The account the poller runs in: its own scopes, and where member roles are not
+        needed."""
+        return arn_part(self.function_arn, 4) or ""
+
+    @property
+    def partition(self) -> str:
+        return arn_part(self.function_arn, 1) or "aws"
+
+    @property
+    def scopes(self) -> tuple[Scope, ...]:
+        return self.settings.scopes(self.own_account)
 
 
 def find_deployment(session: boto3.session.Session, stack: str, function: str | None) -> Deployment:
@@ -82,9 +103,9 @@ def _read_function(session: boto3.session.Session, name: str, region: str) -> De
             f"{error.get('Message')}",
             ExitCode.AWS,
         )
+    function_arn = str(config["FunctionArn"])
     # Lambda sets AWS_REGION for the function at run time; it is not a stored variable.
-    function_region = str(config["FunctionArn"]).split(":")[3]
-    variables = {**environment.get("Variables", {}), REGION_ENV: function_region}
+    variables = {**environment.get("Variables", {}), REGION_ENV: arn_part(function_arn, 3) or ""}
     try:
         settings = Settings.from_env(variables)
     except ConfigurationError as err:
@@ -92,4 +113,4 @@ def _read_function(session: boto3.session.Session, name: str, region: str) -> De
             f"function {name} is not configured as the notifier's poller: {err}",
             ExitCode.NOT_FOUND,
         ) from err
-    return Deployment(name, settings, float(config["Timeout"]))
+    return Deployment(function_arn, settings, float(config["Timeout"]))

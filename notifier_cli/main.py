@@ -15,7 +15,8 @@ a scheduled run does.
 
 Exit codes: 0 done; 1 a publish failed (--apply); 2 usage; 3 no credentials or region, or
 AWS rejected the credentials; 4 stack, function or table not found (or the function is not
-the notifier's poller); 5 any other AWS error.
+the notifier's poller); 5 any other AWS error (a snapshot write failed, or no scope could
+be listed).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from botocore.exceptions import (
 from notifier_cli.commands import poll_command, status_command
 from notifier_cli.deployment import DEFAULT_STACK
 from notifier_cli.errors import CliError, ExitCode
-from poller.errors import PollerError
+from poller.errors import PollerError, PublishFailedError
 
 CREDENTIAL_ERRORS = (NoCredentialsError, PartialCredentialsError, NoRegionError, ProfileNotFound)
 # Error codes with which AWS rejects the caller's credentials rather than the request.
@@ -89,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def exit_code(err: BaseException) -> ExitCode:
-    """The exit code of an AWS error, seen through the poller's error raised from it."""
+    """The exit code of a failed poll, or of an AWS error seen through the poller's error
+    raised from it."""
+    if isinstance(err, PublishFailedError):
+        return ExitCode.PUBLISH_FAILED
     cause = err.__cause__ if isinstance(err, PollerError) else err
     if isinstance(cause, CREDENTIAL_ERRORS):
         return ExitCode.CREDENTIALS
