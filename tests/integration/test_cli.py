@@ -25,6 +25,7 @@ from notifier_cli.errors import ExitCode
 from notifier_cli.main import main
 from notifier_cli.preview import announcement_lines
 from poller.channels.eventbridge import SOURCE
+from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY
 from tests.integration.conftest import observer_client
 
 if TYPE_CHECKING:
@@ -246,9 +247,8 @@ def table_items(table_name: str) -> list[dict[str, Any]]:
 
 
 def recorded_status(deployed: Deployed, arn: str) -> str | None:
-    item = observer_client("dynamodb").get_item(
-        TableName=deployed.table_name, Key={"pk": {"S": "batch-segment-job"}, "sk": {"S": arn}}
-    )
+    key = {PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}}
+    item = observer_client("dynamodb").get_item(TableName=deployed.table_name, Key=key)
     status: str | None = item.get("Item", {}).get("status", {}).get("S")
     return status
 
