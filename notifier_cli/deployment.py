@@ -52,7 +52,10 @@ def find_deployment(session: boto3.session.Session, stack: str, function: str | 
     """The poller named, or the one `stack` outputs, with the configuration it runs with."""
     region = session.region_name
     if not region:
-        raise CliError("no AWS region: set AWS_REGION or pass --region", ExitCode.CREDENTIALS)
+        raise CliError(
+            "no AWS region: set AWS_DEFAULT_REGION or your profile's region, or pass --region",
+            ExitCode.CREDENTIALS,
+        )
     if session.get_credentials() is None:
         raise CliError(
             "no AWS credentials found (profile, environment or SSO)", ExitCode.CREDENTIALS

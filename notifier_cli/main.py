@@ -13,10 +13,10 @@ snapshot, describes finished jobs, and prints what each channel would receive (d
 storm included), writing and publishing nothing. With --apply it publishes and records, as
 a scheduled run does.
 
-Exit codes: 0 done; 1 a publish failed (--apply); 2 usage; 3 no credentials or region, or
-AWS rejected the credentials; 4 stack, function or table not found (or the function is not
-the notifier's poller); 5 any other AWS error (a snapshot write failed, or no scope could
-be listed).
+Exit codes: 0 done; 1 an announcement could not be published (or rendered); 2 usage; 3 no
+credentials or region, or AWS rejected the credentials; 4 stack, function or table not
+found (or the function is not the notifier's poller); 5 any other AWS error (a snapshot
+write failed, or no scope could be listed).
 """
 
 from __future__ import annotations
