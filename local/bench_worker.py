@@ -2,9 +2,10 @@
 
     python -m local.bench_worker list   time a bare boto3 paginator over ListBatchSegmentJobs
     python -m local.bench_worker poll   time one invocation of the real handler (warm clients)
-    python -m local.bench_worker full   the same, as the hourly poll that reads every record
 
-The environment points boto3 at local AWS and holds the poller's variables. Prints JSON.
+The environment points boto3 at local AWS and holds the poller's variables. Which kind of
+poll runs (steady, or the hourly full read) is set beforehand in the snapshot table's scope
+markers by local/bench.py. Prints JSON.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ def bare_listing() -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "jobs": jobs}
 
 
-def handler_poll(full_reconcile: bool) -> dict[str, Any]:
+def handler_poll() -> dict[str, Any]:
     from local.lambda_context import LocalLambdaContext  # noqa: PLC0415 - as above
 
     handler = __import__("poller.handler", fromlist=["handler"])
-    # Which kind of poll is measured is chosen here, not left to the wall clock's minute.
-    setattr(handler, "reconcile_due", lambda *_args: full_reconcile)  # noqa: B010
-    handler.adapters()  # a warm container: clients exist before the scheduled event arrives
+    context = LocalLambdaContext(timeout_seconds=600)
+    # A warm container: clients exist before the scheduled event arrives.
+    handler.adapters(context.account_id, "aws")
     started = time.perf_counter()
-    summary = handler.handler({"source": "aws.events"}, LocalLambdaContext(timeout_seconds=600))
+    summary = handler.handler({"source": "aws.events"}, context)
     seconds = time.perf_counter() - started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"seconds": seconds, "summary": summary, "peak_mib": peak_kib / 1024}
@@ -45,7 +46,7 @@ def handler_poll(full_reconcile: bool) -> dict[str, Any]:
 
 def main() -> None:
     mode = sys.argv[1]
-    result = bare_listing() if mode == "list" else handler_poll(full_reconcile=mode == "full")
+    result = bare_listing() if mode == "list" else handler_poll()
     print(json.dumps(result))
 
 

@@ -49,6 +49,9 @@ class PersonalizeEmulator:
         self.region = region
         self.account_id = account_id
         self.calls: Counter[str] = Counter()
+        # Seconds each call of an operation takes before it is answered, as a slow service
+        # would: e.g. delay["DescribeBatchSegmentJob"] = 0.5.
+        self.delay: dict[str, float] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         # Listing order per solution-version scope, rebuilt only when jobs are added, so a
         # page costs its own size rather than a sort of every job.
@@ -133,6 +136,7 @@ class PersonalizeEmulator:
             self._ordered.clear()
             self._faults.clear()
             self.calls.clear()
+            self.delay.clear()
 
     # --- operations --------------------------------------------------------------------
     def handle(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +146,9 @@ class PersonalizeEmulator:
             if queue:
                 fault = queue.popleft()
                 raise ApiError(fault.code, fault.http_status, fault.message)
+            delay = self.delay.get(operation, 0.0)
+        if delay:
+            time.sleep(delay)  # outside the lock: other calls are answered meanwhile
         if operation == "ListBatchSegmentJobs":
             return self._list(body)
         if operation == "DescribeBatchSegmentJob":
@@ -153,24 +160,16 @@ class PersonalizeEmulator:
         if not isinstance(max_results, int) or not 1 <= max_results <= 100:
             raise ApiError("InvalidInputException", 400, "maxResults must be 1-100")
         scope = body.get("solutionVersionArn")
-        with self._lock:
-            jobs = [
-                dict(job)
-                for job in self._jobs.values()
-                if scope is None or job.get("solutionVersionArn") == scope
-            ]
-        # Newest first, as the console shows them; ties broken by ARN for a stable order.
-        jobs.sort(
-            key=lambda j: (-(j.get("creationDateTime") or 0), j.get("batchSegmentJobArn", ""))
-        )
         offset = self._decode_token(body.get("nextToken"), scope)
-        page = jobs[offset : offset + max_results]
-        response: dict[str, Any] = {
-            "batchSegmentJobs": [
-                {k: job[k] for k in SUMMARY_FIELDS if job.get(k) is not None} for job in page
+        with self._lock:
+            jobs = self._listing_order(scope)
+            page = [
+                {k: job[k] for k in SUMMARY_FIELDS if job.get(k) is not None}
+                for job in jobs[offset : offset + max_results]
             ]
-        }
-        if offset + max_results < len(jobs):
+            more = offset + max_results < len(jobs)
+        response: dict[str, Any] = {"batchSegmentJobs": page}
+        if more:
             response["nextToken"] = self._encode_token(offset + max_results, scope)
         return response
 

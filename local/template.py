@@ -7,6 +7,8 @@ changes the table's key, the local run follows; anything it cannot resolve fails
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import subprocess
@@ -17,6 +19,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a synthesized template depends on: the app, its configuration, the pinned CDK and
+# the Lambda code (its asset hash).
+SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "infra", "lambdas")
+SYNTH_CACHE = Path(tempfile.gettempdir()) / "notifier-synth-cache"
 
 
 class TemplateError(RuntimeError):
@@ -38,7 +44,39 @@ class PollerSpec:
 
 
 def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) -> dict[str, Any]:
-    """Run `python app.py` as the CDK CLI would and return the stack's template."""
+    """The stack's template, as `python app.py` writes it for this context.
+
+    Synthesizing takes several seconds of CPU, so each result is kept, keyed by the
+    context and the content of everything it depends on: test workers, the demo and the
+    benchmark synthesize a given app once, and a changed app is synthesized anew.
+    """
+    SYNTH_CACHE.mkdir(exist_ok=True)
+    key = _inputs_digest(context, stack_name)
+    cached = SYNTH_CACHE / f"{key}.json"
+    with (SYNTH_CACHE / f"{key}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process synthesizes, the others wait for it
+        if not cached.exists():
+            template = _synth(context, stack_name)
+            partial = cached.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps(template))
+            partial.replace(cached)
+        loaded: dict[str, Any] = json.loads(cached.read_text())
+        return loaded
+
+
+def _inputs_digest(context: dict[str, Any] | None, stack_name: str | None) -> str:
+    digest = hashlib.sha256(json.dumps([context or {}, stack_name], sort_keys=True).encode())
+    for name in SYNTH_INPUTS:
+        top = ROOT / name
+        for path in sorted([top] if top.is_file() else top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _synth(context: dict[str, Any] | None, stack_name: str | None) -> dict[str, Any]:
+    """Run `python app.py` as the CDK CLI would and return the poller stack's template
+    (or the named stack's)."""
     with tempfile.TemporaryDirectory(prefix="cdk-local-") as outdir:
         env = {
             **os.environ,
@@ -57,13 +95,22 @@ def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) 
         )
         if result.returncode != 0:
             raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
-        templates = sorted(Path(outdir).glob("*.template.json"))
-        if stack_name:
-            templates = [t for t in templates if t.name == f"{stack_name}.template.json"]
-        if len(templates) != 1:
-            raise TemplateError(f"expected one stack template, found {[t.name for t in templates]}")
-        loaded: dict[str, Any] = json.loads(templates[0].read_text())
-        return loaded
+        templates: dict[str, dict[str, Any]] = {
+            path.name.removesuffix(".template.json"): json.loads(path.read_text())
+            for path in sorted(Path(outdir).glob("*.template.json"))
+        }
+    if stack_name:
+        chosen = [t for name, t in templates.items() if name == stack_name]
+    else:  # the stack with the poller: the one with a schedule (others are for members)
+        chosen = [t for t in templates.values() if _scheduled(t)]
+    if len(chosen) != 1:
+        raise TemplateError(f"expected one poller stack, found {sorted(templates)}")
+    return chosen[0]
+
+
+def _scheduled(template: dict[str, Any]) -> bool:
+    rules = _of_type(template.get("Resources", {}), "AWS::Events::Rule").values()
+    return any("ScheduleExpression" in rule.get("Properties", {}) for rule in rules)
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:

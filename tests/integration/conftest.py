@@ -1,9 +1,15 @@
+"""One fixture module for the integration tests: the notifier's resources in local AWS,
+built from the synthesized template, and one way to build jobs, invoke the real handler
+and read what was heard, recorded and called."""
+
 from __future__ import annotations
 
 import importlib
 import json
+import os
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -13,16 +19,19 @@ from botocore.retries.standard import ExponentialBackoff
 from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
 from local.provision import create_queue, provision, subscribe_queue
+from local.snapshot import job_records, make_full_read_due, scope_markers, set_scope_times
 from local.template import PollerSpec, read_poller, synth
-from poller.eventbridge_publisher import SOURCE
-from poller.snapshot_store import JOB_PARTITION, MARKER_KEY, PARTITION_KEY, SORT_KEY
+from poller.channels.eventbridge import SOURCE
 
 if TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Iterator
 
     from local.local_aws import LocalAws
     from local.personalize_emulator import PersonalizeEmulator
+
+Heard = tuple[str | None, str | None, str | None]  # job name, previous status, status
+SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+WRITES = frozenset({"PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"})
 
 
 @dataclass
@@ -33,44 +42,130 @@ class Stack:
     spec: PollerSpec
     table_name: str
     topic_arn: str
-    queue_url: str
-    calls: Counter[str]
-    bus_queue_url: str
+    queue_url: str  # subscribed to the events topic, as a pipeline would be
+    bus_queue_url: str  # target of a rule on the bus for every notifier event
+    monkeypatch: pytest.MonkeyPatch
+    sent: list[str] = field(default_factory=list)  # the handler's AWS requests, in order
     received: list[dict[str, Any]] = field(default_factory=list)
-    # Whether the handler's next polls read every record; by default they read only the
-    # records of jobs updated near the watermark, as most scheduled polls do.
-    full_reconcile: bool = False
 
     @property
     def personalize(self) -> PersonalizeEmulator:
         return self.aws.personalize
 
-    def invoke(self, event: Any = None) -> dict[str, Any]:
-        result: dict[str, Any] = poller_handler(self.spec).handler(
-            event if event is not None else {"source": "aws.events"}, LocalLambdaContext()
-        )
+    # --- the world ---------------------------------------------------------------------
+    def add_jobs(
+        self,
+        stem: str,
+        count: int,
+        status: str = "ACTIVE",
+        *,
+        every: timedelta = timedelta(minutes=1),
+        **fields: Any,
+    ) -> list[str]:
+        """Jobs `stem-0000` ... created (and last updated) `every` apart, the last one
+        `every` before now; returns their ARNs, oldest first."""
+        now = datetime.now(UTC)
+        return [
+            self.personalize.add_job(
+                f"{stem}-{i:04d}", status, at=(now - (count - i) * every).timestamp(), **fields
+            )
+            for i in range(count)
+        ]
+
+    def configure(self, **environment: str) -> None:
+        """Change the poller's environment, as a deploy with new context would."""
+        for name, value in environment.items():
+            self.monkeypatch.setenv(name, value)
+        reset_handler_caches(self.spec)
+
+    # --- the poller --------------------------------------------------------------------
+    def invoke(
+        self, event: Any = SCHEDULED, context: LocalLambdaContext | None = None
+    ) -> dict[str, Any]:
+        """One invocation of the real handler, by default as the schedule makes it."""
+        handler = poller_handler(self.spec).handler
+        result: dict[str, Any] = handler(event, context or LocalLambdaContext())
         return result
 
+    def start_watching(self, ago: timedelta = timedelta(minutes=10)) -> None:
+        """The first poll, which records what exists silently, as if it ran `ago`: jobs
+        created since then are new."""
+        assert self.invoke()["firstRun"] is True
+        assert self.heard() == []
+        self.rewind_baseline(ago)
+        self.clear_calls()
+
+    def full_read_due(self) -> None:
+        """Make the next poll read every record, as the hourly one does."""
+        assert make_full_read_due(observer_client("dynamodb"), self.table_name) > 0
+
+    def rewind_baseline(self, by: timedelta) -> None:
+        """As if the notifier had started watching `by` earlier."""
+        started = datetime.now(UTC) - by
+        set_scope_times(observer_client("dynamodb"), self.table_name, baselineStartedAt=started)
+
+    # --- what was heard, recorded and called -------------------------------------------
     def notifications(self) -> list[dict[str, Any]]:
-        """SNS notifications delivered to the SQS subscriber since the last call."""
+        """SNS notifications the events topic delivered since the last call (envelopes)."""
         fresh = list(drain_queue(observer_client("sqs"), self.queue_url))
         self.received += fresh
         return fresh
 
-    def bus_events(self) -> list[dict[str, Any]]:
-        """Events a rule on the default bus matched since the last call (SQS target)."""
+    def heard(self) -> list[Heard]:
+        """(job name, previous status, status) of each event the events topic delivered
+        since the last call, in the order delivered."""
         return [
-            dict(message) for message in drain_queue(observer_client("sqs"), self.bus_queue_url)
+            (e["jobName"], e["previousStatus"], e["status"]) for e in events(self.notifications())
         ]
 
+    def bus_events(self) -> list[dict[str, Any]]:
+        """Events the rule on the bus matched since the last call."""
+        return self.drain(self.bus_queue_url)
+
+    @staticmethod
+    def drain(queue_url: str) -> list[dict[str, Any]]:
+        """What waits in a queue: SNS notifications (envelopes) or EventBridge events."""
+        return [dict(m) for m in drain_queue(observer_client("sqs"), queue_url)]
+
+    def people_queue(self, filter_policy: dict[str, Any] | None = None) -> str:
+        """A queue subscribed to the people topic (optionally with a filter policy)."""
+        name = f"people-{len(filter_policy or {})}"
+        session = boto3.session.Session()
+        return subscribe_queue(session, os.environ["PEOPLE_TOPIC_ARN"], name, filter_policy)
+
     def snapshot(self) -> dict[str, dict[str, Any]]:
-        """Job items in the snapshot table, by job ARN, as plain strings."""
-        items = observer_client("dynamodb").scan(TableName=self.table_name)["Items"]
-        return {
-            item[SORT_KEY]["S"]: {k: next(iter(v.values())) for k, v in item.items()}
-            for item in items
-            if item[PARTITION_KEY]["S"] == JOB_PARTITION and item[SORT_KEY]["S"] != MARKER_KEY
-        }
+        """Job records by ARN, each attribute as its Python value (numbers as Decimal)."""
+        return job_records(observer_client("dynamodb"), self.table_name)
+
+    def markers(self) -> dict[str, dict[str, Any]]:
+        """Scope marker items by scope key: baseline, checkpoint, watermark, last full read."""
+        return scope_markers(observer_client("dynamodb"), self.table_name)
+
+    def marker(self) -> dict[str, Any]:
+        """The marker of the one scope the poller watches."""
+        (only,) = self.markers().values()
+        return only
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Requests per "service:Operation" since the last clear_calls(): each the handler
+        sent through boto3's default session, and each the Personalize endpoint answered
+        (the poller lists and describes through clients of its own)."""
+        personalize = {f"personalize:{op}": n for op, n in self.personalize.calls.items()}
+        return Counter(self.sent) + Counter(personalize)
+
+    def clear_calls(self) -> None:
+        self.sent.clear()
+        self.personalize.calls.clear()
+
+    def writes(self) -> int:
+        """DynamoDB write requests the handler sent."""
+        return sum(n for call, n in self.calls.items() if call.split(":")[1] in WRITES)
+
+
+def events(notifications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The event JSON each SNS notification carries."""
+    return [json.loads(str(n["Message"])) for n in notifications]
 
 
 def poller_handler(spec: PollerSpec) -> Any:
@@ -97,37 +192,41 @@ def spec(template: dict[str, Any]) -> PollerSpec:
 
 @pytest.fixture
 def stack(
-    local_aws: LocalAws, spec: PollerSpec, api_calls: Counter[str], monkeypatch: pytest.MonkeyPatch
+    local_aws: LocalAws, spec: PollerSpec, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     local_aws.reset()
     session = boto3.session.Session()
     resources = provision(spec, session)
     for name, value in {**resources.environment, **LOCAL_RUNTIME_ENV}.items():
         monkeypatch.setenv(name, value)
-    queue_url = subscribe_queue(session, resources.topic_arn, "pipeline")
     created = Stack(
         local_aws,
         spec,
         resources.table_name,
         resources.topic_arn,
-        queue_url,
-        api_calls,
-        bus_queue_url=route_bus_to_queue(session, "machines"),
+        subscribe_queue(session, resources.topic_arn, "pipeline"),
+        route_bus_to_queue(session, "machines"),
+        monkeypatch,
     )
-    monkeypatch.setattr(
-        poller_handler(spec), "reconcile_due", lambda *_args: created.full_reconcile
+    # The handler's clients come from boto3's default session, made afresh for each test.
+    boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    boto3.DEFAULT_SESSION.events.register(
+        "before-send",
+        lambda event_name, **_: created.sent.append(":".join(event_name.split(".", 2)[1:])),
     )
     reset_handler_caches(spec)
     yield created
     reset_handler_caches(spec)
+    boto3.DEFAULT_SESSION = None
 
 
 def route_bus_to_queue(session: Any, name: str, pattern: dict[str, Any] | None = None) -> str:
     """A rule on the default bus (by default for every notifier event) to a new SQS queue."""
     queue_url, queue_arn = create_queue(session, name)
-    events = session.client("events")
-    events.put_rule(Name=name, EventPattern=json.dumps(pattern or {"source": [SOURCE]}))
-    events.put_targets(Rule=name, Targets=[{"Id": name, "Arn": queue_arn}])
+    rules = session.client("events")
+    rules.put_rule(Name=name, EventPattern=json.dumps(pattern or {"source": [SOURCE]}))
+    rules.put_targets(Rule=name, Targets=[{"Id": name, "Arn": queue_arn}])
     return queue_url
 
 
@@ -135,11 +234,6 @@ def reset_handler_caches(spec: PollerSpec) -> None:
     """Forget settings and clients, as a new Lambda container would."""
     poller_handler(spec).settings.cache_clear()
     poller_handler(spec).adapters.cache_clear()
-
-
-def ts(minutes: float) -> float:
-    """Epoch seconds, `minutes` after a fixed start, for readable job timelines."""
-    return datetime(2026, 11, 1, 9, 0, tzinfo=UTC).timestamp() + minutes * 60
 
 
 @pytest.fixture(autouse=True)

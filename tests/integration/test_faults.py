@@ -1,107 +1,85 @@
-"""Faults and bad input: each handled with nothing lost and nothing doubled."""
+"""Faults and odd input through the real handler and local AWS: each handled with nothing
+lost and nothing doubled. One test per way AWS can fail or surprise the poller."""
 
 from __future__ import annotations
 
-import json
-import os
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import SNSBackend
 
 from local.lambda_context import LocalLambdaContext
-from local.local_aws import drain_queue
-from local.provision import subscribe_queue
-from poller.errors import JobListingError, PublishFailedError
-from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY
-from tests.integration.conftest import observer_client, poller_handler
+from poller.errors import PublishFailedError, ScopesUnreachableError
+from tests.integration.conftest import events, poller_handler
 
 if TYPE_CHECKING:
+    from local.personalize_emulator import PersonalizeEmulator
     from tests.integration.conftest import Stack
 
-
-def events(notifications: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [json.loads(n["Message"]) for n in notifications]
+YEAR = 365 * 24 * 3600.0
 
 
-def heard(stack: Stack) -> list[tuple[str | None, str | None, str]]:
-    return sorted(
-        (e["jobName"], e["previousStatus"], e["status"]) for e in events(stack.notifications())
-    )
+class DeadlineAfter(LocalLambdaContext):
+    """A Lambda context with plenty of time until the emulator has answered `calls` calls
+    of an operation, and only `then` seconds from there on: a deadline that arrives at a
+    chosen point of the run, whatever the machine's speed."""
 
-
-def writes(stack: Stack) -> int:
-    kinds = {"PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"}
-    return sum(n for call, n in stack.calls.items() if call.split(":")[1] in kinds)
-
-
-class ScriptedContext(LocalLambdaContext):
-    """A Lambda context whose remaining time follows a script, one value per question."""
-
-    def __init__(self, remaining_seconds: list[float]) -> None:
-        super().__init__()
-        self._script = list(remaining_seconds)
+    def __init__(self, emulator: PersonalizeEmulator, operation: str, calls: int, then: float):
+        super().__init__(timeout_seconds=300.0)
+        self._emulator, self._operation, self._calls, self._then = emulator, operation, calls, then
 
     def get_remaining_time_in_millis(self) -> int:
-        value = self._script.pop(0) if len(self._script) > 1 else self._script[0]
-        return int(value * 1000)
+        if self._emulator.calls[self._operation] >= self._calls:
+            return int(self._then * 1000)
+        return super().get_remaining_time_in_millis()
+
+
+def summary_of(stack: Stack, arn: str) -> dict[str, Any]:
+    """The job's summary as the emulator holds it."""
+    (job,) = [job for job in stack.personalize.jobs() if job["batchSegmentJobArn"] == arn]
+    return job
 
 
 # --- Personalize -----------------------------------------------------------------------
 
 
-def test_throttling_on_several_calls_in_a_row(stack: Stack) -> None:
-    for i in range(150):
-        stack.personalize.add_job(f"j{i:03d}", "ACTIVE", at=1_700_000_000 + i)
-    stack.invoke()
-    arn = stack.personalize.add_job("new", "PENDING")
-    stack.personalize.inject_fault("ListBatchSegmentJobs", "ThrottlingException", times=4)
-    stack.calls.clear()
-
-    stack.invoke()
-
-    assert stack.calls["personalize:ListBatchSegmentJobs"] == 2 + 4
-    assert heard(stack) == [("new", None, "PENDING")]
-    assert stack.snapshot()[arn]["status"] == "PENDING"
-
-
-def test_expired_next_token_restarts_the_listing_once(
+def test_an_expired_next_token_restarts_the_listing_once(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for i in range(250):
-        stack.personalize.add_job(f"j{i:03d}", "ACTIVE", at=1_700_000_000 + i)
+    arns = stack.add_jobs("j", 250, "IN PROGRESS")
     stack.invoke()
-    stack.personalize.set_status(stack.personalize.job_arn("j000"), "CREATE FAILED")
-    stack.calls.clear()
-
+    stack.personalize.set_status(arns[0], "CREATE FAILED")  # the oldest: on the last page
+    stack.clear_calls()
     original = stack.personalize.handle
+    expired: list[str] = []
 
-    def expire_second_call(operation: str, body: dict[str, Any]) -> dict[str, Any]:
-        if body.get("nextToken") and stack.calls["personalize:ListBatchSegmentJobs"] == 2:
+    def expire_the_first_token(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        if body.get("nextToken") and not expired:
+            expired.append(body["nextToken"])
             stack.personalize.inject_fault("ListBatchSegmentJobs", "InvalidNextTokenException")
         return original(operation, body)
 
-    monkeypatch.setattr(stack.personalize, "handle", expire_second_call)
+    monkeypatch.setattr(stack.personalize, "handle", expire_the_first_token)
     stack.invoke()
 
     # page 1, page 2 rejected, then pages 1-3 again
     assert stack.calls["personalize:ListBatchSegmentJobs"] == 5
-    assert heard(stack) == [("j000", "ACTIVE", "CREATE FAILED")]
+    assert stack.heard() == [("j-0000", "IN PROGRESS", "CREATE FAILED")]
 
 
-def test_a_page_failing_after_others_sends_nothing_and_writes_nothing(
+def test_a_page_failing_after_its_retries_sends_nothing_and_writes_nothing(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for i in range(250):
-        stack.personalize.add_job(f"j{i:03d}", "PENDING", at=1_700_000_000 + i)
+    arns = stack.add_jobs("j", 250, "PENDING")
     stack.invoke()
-    for i in range(250):
-        stack.personalize.set_status(stack.personalize.job_arn(f"j{i:03d}"), "ACTIVE")
+    for arn in arns:
+        stack.personalize.set_status(arn, "ACTIVE")
     before = stack.snapshot()
-    stack.calls.clear()
+    markers = stack.markers()
+    stack.clear_calls()
     original = stack.personalize.handle
 
     def fail_later_pages(operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -110,21 +88,24 @@ def test_a_page_failing_after_others_sends_nothing_and_writes_nothing(
         return original(operation, body)
 
     monkeypatch.setattr(stack.personalize, "handle", fail_later_pages)
-    with pytest.raises(JobListingError):
+    with pytest.raises(ScopesUnreachableError):
         stack.invoke()
 
-    assert stack.calls["personalize:ListBatchSegmentJobs"] == 1 + 8  # page 1, page 2 x 8 attempts
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 1 + 8  # page 1, page 2 x 8
     assert stack.notifications() == []
-    assert writes(stack) == 0
+    assert stack.writes() == 0
     assert stack.snapshot() == before
+    assert stack.markers() == markers
 
 
 # --- SNS -------------------------------------------------------------------------------
 
 
 def test_one_failed_publish_among_several(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack.start_watching()
     arns = {name: stack.personalize.add_job(name, "IN PROGRESS") for name in ("a", "poison", "c")}
     stack.invoke()
+    stack.heard()
     for arn in arns.values():
         stack.personalize.set_status(arn, "ACTIVE")
     original = SNSBackend.publish
@@ -138,7 +119,7 @@ def test_one_failed_publish_among_several(stack: Stack, monkeypatch: pytest.Monk
     with pytest.raises(PublishFailedError, match="1 of 3"):
         stack.invoke()
 
-    assert heard(stack) == [("a", "IN PROGRESS", "ACTIVE"), ("c", "IN PROGRESS", "ACTIVE")]
+    assert sorted(stack.heard()) == [("a", "IN PROGRESS", "ACTIVE"), ("c", "IN PROGRESS", "ACTIVE")]
     snapshot = stack.snapshot()
     assert snapshot[arns["poison"]]["status"] == "IN PROGRESS"
     assert "claimedBy" not in snapshot[arns["poison"]]
@@ -147,46 +128,94 @@ def test_one_failed_publish_among_several(stack: Stack, monkeypatch: pytest.Monk
     monkeypatch.setattr(SNSBackend, "publish", original)
     stack.invoke()
 
-    assert heard(stack) == [("poison", "IN PROGRESS", "ACTIVE")]
+    assert stack.heard() == [("poison", "IN PROGRESS", "ACTIVE")]
     stack.invoke()
-    assert heard(stack) == []
+    assert stack.heard() == []
 
 
 def test_kms_denied_keeps_the_transition_for_the_next_run(stack: Stack) -> None:
+    stack.start_watching()
     arn = stack.personalize.add_job("secret", "PENDING")
     stack.invoke()
+    stack.heard()
     stack.personalize.set_status(arn, "ACTIVE")
     stack.aws.inject_fault("sns:PublishBatch", "KMSAccessDenied", message="denied by key policy")
 
     with pytest.raises(PublishFailedError):
         stack.invoke()
 
+    assert stack.heard() == []
     assert stack.snapshot()[arn]["status"] == "PENDING"
+    assert "claimedBy" not in stack.snapshot()[arn]
     stack.invoke()
-    assert heard(stack) == [("secret", "PENDING", "ACTIVE")]
+    assert stack.heard() == [("secret", "PENDING", "ACTIVE")]
+
+
+def test_a_failed_channel_is_retried_alone(stack: Stack) -> None:
+    stack.start_watching()
+    arn = stack.personalize.add_job("half", "IN PROGRESS")
+    stack.invoke()
+    stack.heard()
+    stack.bus_events()
+    stack.personalize.set_status(arn, "ACTIVE")
+    stack.aws.inject_fault("events:PutEvents", "InternalException", 500, times=8)
+
+    with pytest.raises(PublishFailedError):
+        stack.invoke()
+
+    assert stack.heard() == [("half", "IN PROGRESS", "ACTIVE")]  # the topic got it
+    assert stack.bus_events() == []
+    record = stack.snapshot()[arn]
+    assert record["status"] == "IN PROGRESS"
+    # What each channel got is kept, so the next run sends only what is missing.
+    assert record["delivered"] == {"sns": "JOB_SUCCEEDED:ACTIVE", "people": "JOB_SUCCEEDED:ACTIVE"}
+
+    stack.invoke()
+
+    assert stack.heard() == []  # not sent twice
+    (event,) = stack.bus_events()
+    assert (event["detail"]["previousStatus"], event["detail"]["status"]) == (
+        "IN PROGRESS",
+        "ACTIVE",
+    )
+    assert stack.snapshot()[arn]["status"] == "ACTIVE"
+    assert "delivered" not in stack.snapshot()[arn]
+
+
+def test_a_storm_is_one_digest_for_people_and_every_event_for_machines(stack: Stack) -> None:
+    stack.configure(STORM_THRESHOLD="2")
+    people = stack.people_queue()
+    stack.start_watching()
+    arns = [stack.personalize.add_job(f"storm-{i}", "IN PROGRESS") for i in range(4)]
+    stack.invoke()
+    assert stack.drain(people) == [], "status changes are for machines only: no storm"
+    stack.heard()
+    stack.bus_events()
+    for arn in arns:
+        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="role lost s3 access")
+    stack.clear_calls()
+
+    summary = stack.invoke()
+
+    assert summary["storm"] is True
+    assert summary["published"] == 4
+    assert len(stack.heard()) == 4  # the events topic: every event
+    assert len(stack.bus_events()) == 4
+    (digest,) = stack.drain(people)
+    assert digest["Subject"] == "4 batch segment job changes: 4 FAILED"
+    assert digest["MessageAttributes"]["eventType"] == {"Type": "String", "Value": "JOB_DIGEST"}
+    (body,) = events([digest])
+    assert body["count"] == 4
+    assert body["counts"] == {"JOB_FAILED": 4}
+    assert sorted(j["jobName"] for j in body["jobs"]) == [f"storm-{i}" for i in range(4)]
+    assert stack.calls["sns:PublishBatch"] == 1 + 1  # the events topic's batch, the digest
 
 
 # --- DynamoDB --------------------------------------------------------------------------
 
 
 def test_throttled_writes_are_retried(stack: Stack) -> None:
-    arn = stack.personalize.add_job("busy-table", "PENDING")
-    stack.invoke()
-    stack.personalize.set_status(arn, "ACTIVE")
-    stack.aws.inject_fault("dynamodb:UpdateItem", "ProvisionedThroughputExceededException", times=3)
-    stack.calls.clear()
-
-    stack.invoke()
-
-    # claim, record and the watermark's advance, plus the 3 throttled attempts
-    assert stack.calls["dynamodb:UpdateItem"] == 3 + 3
-    assert heard(stack) == [("busy-table", "PENDING", "ACTIVE")]
-    assert stack.snapshot()[arn]["status"] == "ACTIVE"
-
-
-def test_throttled_baseline_writes_are_retried(stack: Stack) -> None:
-    for i in range(30):
-        stack.personalize.add_job(f"j{i}", "ACTIVE")
+    arns = stack.add_jobs("j", 30, "PENDING")
     stack.aws.inject_fault(
         "dynamodb:BatchWriteItem", "ProvisionedThroughputExceededException", times=2
     )
@@ -194,11 +223,24 @@ def test_throttled_baseline_writes_are_retried(stack: Stack) -> None:
     assert stack.invoke()["firstRun"] is True
 
     assert len(stack.snapshot()) == 30
+    assert stack.calls["dynamodb:BatchWriteItem"] == 2 + 2  # 30 records in 2 batches
+    stack.personalize.set_status(arns[0], "ACTIVE")
+    stack.aws.inject_fault("dynamodb:UpdateItem", "ProvisionedThroughputExceededException", times=3)
+    stack.clear_calls()
+
+    stack.invoke()
+
+    # the claim, the record and the marker's new watermark, after 3 throttled attempts
+    assert stack.calls["dynamodb:UpdateItem"] == 3 + 3
+    assert stack.heard() == [("j-0000", "PENDING", "ACTIVE")]
+    assert stack.snapshot()[arns[0]]["status"] == "ACTIVE"
 
 
 def test_overlapping_polls_send_each_transition_once(stack: Stack) -> None:
+    stack.start_watching()
     arns = [stack.personalize.add_job(f"job-{i}", "PENDING") for i in range(3)]
     stack.invoke()
+    stack.heard()
     for arn in arns:
         stack.personalize.set_status(arn, "ACTIVE")
     handler = poller_handler(stack.spec)
@@ -218,65 +260,22 @@ def test_overlapping_polls_send_each_transition_once(stack: Stack) -> None:
     assert second_run[0]["claimsLost"] == 3
     assert second_run[0]["published"] == 0
     assert first["published"] == 3
-    assert heard(stack) == [(f"job-{i}", "PENDING", "ACTIVE") for i in range(3)]
+    assert sorted(stack.heard()) == [(f"job-{i}", "PENDING", "ACTIVE") for i in range(3)]
     assert all(item["status"] == "ACTIVE" for item in stack.snapshot().values())
-
-
-def test_a_lapsed_claim_from_a_dead_poll_is_taken_over(stack: Stack) -> None:
-    arn = stack.personalize.add_job("orphan", "PENDING")
-    stack.invoke()
-    stack.personalize.set_status(arn, "ACTIVE")
-    observer_client("dynamodb").update_item(
-        TableName=stack.table_name,
-        Key={PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}},
-        UpdateExpression="SET claimedBy = :r, claimExpiresAt = :t",
-        ExpressionAttributeValues={":r": {"S": "dead-run"}, ":t": {"N": "1"}},
-    )
-
-    stack.invoke()
-
-    assert heard(stack) == [("orphan", "PENDING", "ACTIVE")]
-
-
-def test_malformed_snapshot_items_are_repaired(stack: Stack) -> None:
-    arns = {n: stack.personalize.add_job(n, "ACTIVE") for n in ("numeric", "bare", "ok")}
-    stack.invoke()
-    dynamodb = observer_client("dynamodb")
-
-    def key(arn: str) -> dict[str, Any]:
-        return {PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}}
-
-    dynamodb.put_item(
-        TableName=stack.table_name, Item={**key(arns["numeric"]), "status": {"N": "3"}}
-    )
-    dynamodb.put_item(TableName=stack.table_name, Item=key(arns["bare"]))
-    dynamodb.put_item(
-        TableName=stack.table_name,
-        Item={
-            PARTITION_KEY: {"S": JOB_PARTITION},
-            SORT_KEY: {"S": "not-an-arn"},
-            "x": {"BOOL": True},
-        },
-    )
-
-    stack.invoke()
-
-    assert heard(stack) == [("bare", None, "ACTIVE"), ("numeric", None, "ACTIVE")]
-    snapshot = stack.snapshot()
-    assert snapshot[arns["numeric"]]["status"] == "ACTIVE"
-    assert snapshot[arns["bare"]]["status"] == "ACTIVE"
-    stack.invoke()
-    assert heard(stack) == []
 
 
 # --- Stuck jobs ------------------------------------------------------------------------
 
 
 def test_a_job_stuck_past_the_limit_gives_one_job_stuck_event(stack: Stack) -> None:
-    seven_hours_ago = (datetime.now(UTC) - timedelta(hours=7)).timestamp()
-    arn = stack.personalize.add_job("slowpoke", "IN PROGRESS", at=seven_hours_ago)
+    stack.start_watching(ago=timedelta(hours=8))
+    arn = stack.personalize.add_job("slowpoke", "IN PROGRESS", at=time.time() - 7 * 3600)
     stack.personalize.add_job("recent", "IN PROGRESS")
     stack.invoke()
+    assert sorted(stack.heard()) == [
+        ("recent", None, "IN PROGRESS"),
+        ("slowpoke", None, "IN PROGRESS"),
+    ]
 
     stack.invoke()
 
@@ -288,245 +287,241 @@ def test_a_job_stuck_past_the_limit_gives_one_job_stuck_event(stack: Stack) -> N
     assert notification["MessageAttributes"]["eventType"]["Value"] == "JOB_STUCK"
     assert stack.snapshot()[arn]["stuckStatus"] == "IN PROGRESS"
     stack.invoke()
-    assert stack.notifications() == []
+    assert stack.heard() == []
     stack.personalize.set_status(arn, "ACTIVE")
     stack.invoke()
-    assert heard(stack) == [("slowpoke", "IN PROGRESS", "ACTIVE")]
+    assert stack.heard() == [("slowpoke", "IN PROGRESS", "ACTIVE")]
     assert "stuckStatus" not in stack.snapshot()[arn]
+
+
+def test_jobs_already_stuck_at_the_first_poll_send_no_stuck_storm(stack: Stack) -> None:
+    nine_hours_ago = time.time() - 9 * 3600
+    for i in range(5):
+        stack.personalize.add_job(f"waiting-{i}", "IN PROGRESS", at=nine_hours_ago + i)
+    stack.personalize.add_job("queued", "PENDING", at=nine_hours_ago)
+    assert stack.invoke()["firstRun"] is True
+
+    second = stack.invoke()
+
+    assert second["transitions"] == 0
+    assert stack.notifications() == []
+    assert {item["stuckStatus"] for item in stack.snapshot().values()} == {
+        "IN PROGRESS",
+        "PENDING",
+    }
 
 
 # --- Input -----------------------------------------------------------------------------
 
 
-def test_hostile_input(stack: Stack) -> None:
-    stack.invoke()
+def test_hostile_input_and_missing_fields(stack: Stack) -> None:
+    stack.start_watching()
     long_name = "n" * 63
     reason = ("Fehler: ungültige Eingabe — 入力が無効です\n\t<script>&</script>\n" * 6000)[:300_000]
     stack.personalize.add_job(long_name, "CREATE FAILED", failure_reason=reason)
-    stack.personalize.put_raw_job(
-        {"batchSegmentJobArn": stack.personalize.job_arn("odd"), "status": "REBALANCING"}
-    )
+    bare = stack.personalize.job_arn("bare")
+    stack.personalize.put_raw_job({"batchSegmentJobArn": bare, "status": "CREATE IN_PROGRESS"})
+    odd = stack.personalize.job_arn("odd")
+    stack.personalize.put_raw_job({"batchSegmentJobArn": odd, "status": "REBALANCING"})
+    stack.personalize.put_raw_job({"jobName": "no-arn", "status": "PENDING"})
     stack.personalize.put_raw_job({})
 
     summary = stack.invoke()
 
-    assert summary["transitions"] == 2
-    received = {e["jobName"]: e for e in events(stack.notifications())}
-    assert received[long_name]["failureReason"].startswith(reason[:5000])
-    assert "truncated" in received[long_name]["failureReason"]
-    assert received[None]["status"] == "REBALANCING"
-    assert received[None]["eventType"] == "JOB_STATUS_CHANGED"
-
-
-@pytest.mark.parametrize("event", [None, "hello", {"anything": [1, 2]}, []])
-def test_any_payload_does_a_normal_poll(stack: Stack, event: Any) -> None:
-    stack.invoke()
-    stack.personalize.add_job("manual", "PENDING")
-
-    result = poller_handler(stack.spec).handler(event, LocalLambdaContext())
-
-    assert result["transitions"] == 1
-    assert heard(stack) == [("manual", None, "PENDING")]
-
-
-@pytest.mark.slow
-def test_ten_thousand_jobs(stack: Stack) -> None:
-    for i in range(10_000):
-        stack.personalize.add_job(f"bulk-{i:05d}", "ACTIVE", at=1_700_000_000 + i * 60)
-    assert stack.invoke()["jobsSeen"] == 10_000
-    changed = [stack.personalize.job_arn(f"bulk-{i:05d}") for i in (0, 5000, 9999)]
-    for arn in changed:
-        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="x")
-    stack.calls.clear()
-
-    summary = stack.invoke()
-
+    assert summary["jobsSeen"] == 3  # the summaries without an ARN cannot be tracked
     assert summary["transitions"] == 3
-    assert stack.calls["personalize:ListBatchSegmentJobs"] == 100
-    assert stack.calls["dynamodb:UpdateItem"] == 2 * 3 + 1  # claim and record each, watermark
-    assert stack.calls["dynamodb:GetItem"] == 1  # the marker, not one per job
-    assert stack.calls["dynamodb:BatchGetItem"] == 1  # the 3 changed jobs' records
-    assert len(events(stack.notifications())) == 3
+    received = {events([n])[0]["batchSegmentJobArn"]: n for n in stack.notifications()}
+    assert set(received) == {stack.personalize.job_arn(long_name), bare, odd}
+    (failed,) = events([received[stack.personalize.job_arn(long_name)]])
+    assert failed["failureReason"].startswith(reason[:5000])
+    assert "truncated" in failed["failureReason"]
+    (nameless,) = events([received[bare]])
+    assert nameless["jobName"] is None
+    assert nameless["creationDateTime"] is None
+    assert (nameless["eventType"], nameless["status"]) == (
+        "JOB_STATUS_CHANGED",
+        "CREATE IN_PROGRESS",
+    )
+    assert received[bare]["Subject"] == "CREATE IN_PROGRESS: bare"
+    assert received[bare]["MessageAttributes"]["jobName"]["Value"] == "NONE"
+    assert received[bare]["MessageAttributes"]["solutionVersionArn"]["Value"] == "NONE"
+    assert events([received[odd]])[0]["status"] == "REBALANCING"
 
 
 # --- Deadline --------------------------------------------------------------------------
 
 
-def test_listing_stops_before_the_deadline_and_the_first_run_stays_silent(stack: Stack) -> None:
-    for i in range(250):
-        stack.personalize.add_job(f"j{i:03d}", "ACTIVE", at=1_700_000_000 + i)
-    handler = poller_handler(stack.spec).handler
-    # Asked after each page that has a next one: plenty of time after page 1, not after 2.
-    result = handler({}, ScriptedContext([300, 5]))
-
-    assert result["listingComplete"] is False
-    assert result["pages"] == 2
-    assert len(stack.snapshot()) == 200
-    # Still a first run: the jobs not yet recorded are not announced as new.
-    assert stack.invoke()["firstRun"] is True
-    assert stack.notifications() == []
-    assert stack.invoke()["firstRun"] is False
-    assert stack.notifications() == []
-
-
-def test_publishing_stops_before_the_deadline_and_the_rest_goes_next_run(stack: Stack) -> None:
-    arns = [stack.personalize.add_job(f"j{i:02d}", "PENDING") for i in range(25)]
-    stack.invoke()
-    for arn in arns:
-        stack.personalize.set_status(arn, "IN PROGRESS")  # for machines only: no storm
-    handler = poller_handler(stack.spec).handler
-    # Asked for the claims' lease, then before each batch of 10: the second finds it near.
-    result = handler({}, ScriptedContext([300, 300, 5]))
-
-    assert result["published"] == 10
-    assert result["deferred"] == 15
-    assert len(stack.notifications()) == 10
-    assert stack.invoke()["published"] == 15
-    assert len(stack.notifications()) == 15
-    assert len(stack.received) == 25
-    assert len({json.loads(n["Message"])["batchSegmentJobArn"] for n in stack.received}) == 25
-
-
-# --- Watermark -------------------------------------------------------------------------
-
-
-def marker(stack: Stack) -> dict[str, Any]:
-    item = observer_client("dynamodb").get_item(
-        TableName=stack.table_name,
-        Key={PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": "#initialized"}},
-    )["Item"]
-    return {k: next(iter(v.values())) for k, v in item.items()}
-
-
-def test_a_late_job_inside_the_margin_is_found_between_reconciliations(stack: Stack) -> None:
-    start = datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp()
-    stack.personalize.add_job("anchor", "ACTIVE", at=start)
-    stack.invoke()
-    assert marker(stack)["watermark"] == "2026-11-01T09:00:00.000000+00:00"
-    # Listed only now, though last updated ten minutes before the watermark.
-    stack.personalize.add_job("late", "ACTIVE", at=start - 600)
-
-    stack.invoke()
-
-    assert heard(stack) == [("late", None, "ACTIVE")]
-
-
-def test_a_job_far_behind_the_watermark_waits_for_the_full_reconciliation(stack: Stack) -> None:
-    start = datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp()
-    stack.personalize.add_job("anchor", "ACTIVE", at=start)
-    stack.invoke()
-    stack.personalize.add_job("ancient", "ACTIVE", at=start - 3 * 3600)
-
-    stack.invoke()
-    assert heard(stack) == []
-
-    stack.full_reconcile = True
-    stack.invoke()
-    assert heard(stack) == [("ancient", None, "ACTIVE")]
-
-
-def test_the_watermark_does_not_pass_a_failed_publish(stack: Stack) -> None:
-    start = datetime(2026, 11, 1, 9, tzinfo=UTC).timestamp()
-    arn = stack.personalize.add_job("job", "PENDING", at=start)
-    stack.invoke()
-    stack.personalize.set_status(arn, "ACTIVE", at=start + 3600)
-    stack.aws.inject_fault("sns:PublishBatch", "KMSAccessDenied")
-
-    with pytest.raises(PublishFailedError):
-        stack.invoke()
-
-    assert marker(stack)["watermark"] == "2026-11-01T09:00:00.000000+00:00"
-    stack.invoke()
-    assert heard(stack) == [("job", "PENDING", "ACTIVE")]
-    assert marker(stack)["watermark"] == "2026-11-01T10:00:00.000000+00:00"
-
-
-def test_a_failed_channel_is_retried_alone(stack: Stack) -> None:
-    arn = stack.personalize.add_job("half", "IN PROGRESS")
-    stack.invoke()
-    stack.personalize.set_status(arn, "ACTIVE")
-    stack.aws.inject_fault("events:PutEvents", "InternalException", 500, times=8)
-
-    with pytest.raises(PublishFailedError):
-        stack.invoke()
-
-    assert heard(stack) == [("half", "IN PROGRESS", "ACTIVE")]  # SNS got it
-    assert stack.bus_events() == []
-    assert stack.snapshot()[arn]["status"] == "IN PROGRESS"
-
-    stack.invoke()
-
-    assert heard(stack) == []  # not sent twice
-    (event,) = stack.bus_events()
-    assert (event["detail"]["previousStatus"], event["detail"]["status"]) == (
-        "IN PROGRESS",
-        "ACTIVE",
-    )
-    assert stack.snapshot()[arn]["status"] == "ACTIVE"
-    assert "delivered" not in stack.snapshot()[arn]
-
-
-# --- Storms ----------------------------------------------------------------------------
-
-
-def people_queue(stack: Stack) -> str:
-    people_topic = os.environ["PEOPLE_TOPIC_ARN"]
-    return subscribe_queue(boto3.session.Session(), people_topic, "people")
-
-
-@pytest.mark.slow
-def test_a_storm_of_500_failures_is_one_digest_for_people_and_500_events_for_machines(
+def test_a_listing_cut_short_keeps_its_checkpoint_and_the_next_run_resumes_from_it(
     stack: Stack,
 ) -> None:
-    arns = [stack.personalize.add_job(f"storm-{i:03d}", "IN PROGRESS") for i in range(500)]
+    stack.add_jobs("j", 250)
+    # Plenty of time for page 1; after page 2, only 12 s (2 s beyond the safety margin).
+    cut_short = DeadlineAfter(stack.personalize, "ListBatchSegmentJobs", calls=2, then=12.0)
+
+    first = stack.invoke(context=cut_short)
+
+    assert first["listingComplete"] is False
+    assert first["pages"] == 2
+    assert len(stack.snapshot()) == 200
+    marker = stack.marker()
+    assert marker["checkpoint"], "where the listing stopped: the service's nextToken"
+    assert marker["baselineComplete"] is False
+    stack.clear_calls()
+
+    resumed = stack.invoke()
+
+    assert resumed["firstRun"] is True, "still a first run: the rest is recorded silently"
+    assert resumed["pages"] == 1, "only the page after the checkpoint"
+    assert len(stack.snapshot()) == 250
+    assert stack.marker()["baselineComplete"] is True
+    assert "checkpoint" not in stack.marker()
+    assert stack.invoke()["firstRun"] is False
+    assert stack.heard() == []
+
+
+def test_slow_describe_calls_are_dropped_before_delivery_is(stack: Stack) -> None:
+    arns = stack.add_jobs("j", 10, "IN PROGRESS")
     stack.invoke()
-    people = people_queue(stack)
-    for arn in arns:
-        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="role lost s3 access")
-    stack.calls.clear()
-
-    summary = stack.invoke()
-
-    assert summary["storm"] is True
-    assert summary["published"] == 500
-    assert len(stack.notifications()) == 500  # the events topic: every event
-    assert len(stack.bus_events()) == 500
-    (digest,) = list(drain_queue(observer_client("sqs"), people))
-    assert digest["Subject"] == "500 batch segment job changes: 500 FAILED"
-    assert digest["MessageAttributes"] == {
-        **digest["MessageAttributes"],  # type: ignore[dict-item]
-        "eventType": {"Type": "String", "Value": "JOB_DIGEST"},
-    }
-    body = json.loads(str(digest["Message"]))
-    assert body["count"] == 500
-    assert body["counts"] == {"JOB_FAILED": 500}
-    assert len(body["jobs"]) + body["truncated"] == 500
-    assert stack.calls["sns:PublishBatch"] == 50 + 1
-
-
-def test_a_failed_digest_is_sent_again_without_resending_the_events(stack: Stack) -> None:
-    arns = [stack.personalize.add_job(f"storm-{i:02d}", "IN PROGRESS") for i in range(25)]
-    stack.invoke()
-    people = people_queue(stack)
     for arn in arns:
         stack.personalize.set_status(arn, "ACTIVE")
-    original = SNSBackend.publish_batch
+    stack.personalize.delay["DescribeBatchSegmentJob"] = 0.5
+    stack.clear_calls()
+    # 10 s of the run are its safety margin: about 5 s are left for the work.
+    context = LocalLambdaContext(timeout_seconds=15.0)
 
-    def reject_digest(self: SNSBackend, topic_arn: str, **kwargs: Any) -> Any:
-        if topic_arn == os.environ["PEOPLE_TOPIC_ARN"]:
-            raise InvalidParameterValue("people topic unavailable for the test")
-        return original(self, topic_arn, **kwargs)
+    result = stack.invoke(context=context)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(SNSBackend, "publish_batch", reject_digest)
-        with pytest.raises(PublishFailedError, match="25 of 25"):
-            stack.invoke()
-    assert len(stack.notifications()) == 25
-    assert len(stack.bus_events()) == 25
+    assert context.get_remaining_time_in_millis() > 0, "the run ended before its deadline"
+    assert result["published"] == 10
+    assert result["deferred"] == 0
+    described = stack.calls["personalize:DescribeBatchSegmentJob"]
+    assert 0 < described < 10
+    assert result["enrichmentDropped"] == 10 - described
+    assert len(stack.heard()) == 10
+
+
+# --- Odd listings: summaries that change nothing ---------------------------------------
+
+
+def test_a_summary_without_status_gives_no_event_and_keeps_the_record(stack: Stack) -> None:
+    stack.start_watching()
+    arn = stack.personalize.add_job("quiet", "IN PROGRESS")
+    stack.invoke()
+    assert stack.heard() == [("quiet", None, "IN PROGRESS")]
+    listed = summary_of(stack, arn)
+    stack.personalize.put_raw_job({k: v for k, v in listed.items() if k != "status"})
+
+    result = stack.invoke()
+
+    assert stack.heard() == []
+    assert result["skipped"] == {"no-status": 1}
+    assert stack.snapshot()[arn]["status"] == "IN PROGRESS"
+    stack.personalize.put_raw_job(listed)  # the status is back, unchanged
+    stack.invoke()
+    assert stack.heard() == [], "nothing is announced twice"
+    stack.personalize.set_status(arn, "ACTIVE")
+    stack.invoke()
+    assert stack.heard() == [("quiet", "IN PROGRESS", "ACTIVE")]
+
+
+def test_a_lagging_summary_of_a_recorded_job_changes_nothing(stack: Stack) -> None:
+    stack.start_watching()
+    arn = stack.personalize.add_job("lagging", "IN PROGRESS", at=time.time() - 120)
+    stack.invoke()
+    stack.personalize.set_status(arn, "ACTIVE")
+    stack.invoke()
+    assert stack.heard() == [("lagging", None, "IN PROGRESS"), ("lagging", "IN PROGRESS", "ACTIVE")]
+    current = summary_of(stack, arn)
+    # An older summary from a listing that lags: the status before the last update.
+    stack.personalize.put_raw_job(
+        {**current, "status": "IN PROGRESS", "lastUpdatedDateTime": current["creationDateTime"]}
+    )
+
+    result = stack.invoke()
+
+    assert stack.heard() == []
+    assert result["skipped"] == {"backwards": 1}
+    assert stack.snapshot()[arn]["status"] == "ACTIVE"
+    stack.personalize.put_raw_job(current)
+    stack.invoke()
+    assert stack.heard() == [], "no second success"
+
+
+def test_a_future_update_time_does_not_pin_the_watermark(stack: Stack) -> None:
+    stack.start_watching()
+    odd = stack.personalize.add_job("odd", "PENDING")
+    other = stack.personalize.add_job("other", "PENDING")
+    stack.invoke()
+    stack.heard()
+    stack.personalize.set_status(odd, "ACTIVE", at=time.time() + YEAR)
 
     stack.invoke()
 
-    assert stack.notifications() == []  # the events topic is not sent them twice
-    assert stack.bus_events() == []  # nor the bus
-    (digest,) = list(drain_queue(observer_client("sqs"), people))
-    assert json.loads(str(digest["Message"]))["count"] == 25
+    assert stack.heard() == [("odd", "PENDING", "ACTIVE")]
+    now = datetime.now(UTC)
+    assert datetime.fromisoformat(stack.snapshot()[odd]["lastUpdatedDateTime"]) <= now
+    assert float(stack.marker()["watermark"]) <= now.timestamp()
+    stack.personalize.set_status(other, "ACTIVE")
+
+    between = stack.invoke()
+
+    assert between["fullReconcile"] is False
+    assert stack.heard() == [("other", "PENDING", "ACTIVE")]
+
+
+def test_a_lone_surrogate_is_replaced_and_the_rest_of_the_poll_is_announced(
+    stack: Stack,
+) -> None:
+    stack.start_watching()
+    names = ("first", "hostile", "last")
+    arns = {name: stack.personalize.add_job(name, "IN PROGRESS") for name in names}
+    stack.invoke()
+    stack.heard()
+    stack.personalize.set_status(arns["first"], "ACTIVE")
+    # The emulator sends JSON "\ud800": a lone UTF-16 surrogate, which no UTF-8 can carry.
+    stack.personalize.set_status(arns["hostile"], "CREATE FAILED", failure_reason="bad \ud800 in")
+    stack.personalize.set_status(arns["last"], "ACTIVE")
+
+    result = stack.invoke()
+
+    assert result["published"] == 3
+    received = {e["jobName"]: e for e in events(stack.notifications())}
+    assert set(received) == set(names)
+    reason = received["hostile"]["failureReason"]
+    assert reason.startswith("bad \ufffd")
+    assert reason.endswith(" in")
+    assert set(reason[4:-3]) == {"\ufffd"}, "only replacement characters where it stood"
+
+
+# --- Scopes ----------------------------------------------------------------------------
+
+
+def test_a_newly_watched_solution_version_gets_a_silent_baseline(stack: Stack) -> None:
+    mine = stack.personalize.solution_version_arn("segments", "1")
+    added = stack.personalize.solution_version_arn("segments", "2")
+    stack.configure(SOLUTION_VERSION_ARNS=mine)
+    hour_ago = time.time() - 3600
+    moving = stack.personalize.add_job(
+        "moving", "IN PROGRESS", solution_version_arn=mine, at=hour_ago
+    )
+    stack.personalize.add_job("old-done", "ACTIVE", solution_version_arn=added, at=hour_ago)
+    stack.personalize.add_job(
+        "old-failed", "CREATE FAILED", solution_version_arn=added, at=hour_ago
+    )
+    stack.start_watching()
+    stack.personalize.add_job("unwatched", "PENDING", solution_version_arn=added)
+    stack.personalize.add_job("fresh", "PENDING", solution_version_arn=mine)
+    stack.invoke()
+    assert stack.heard() == [("fresh", None, "PENDING")], "only the watched version is listed"
+
+    stack.configure(SOLUTION_VERSION_ARNS=f"{mine},{added}")
+    stack.personalize.set_status(moving, "ACTIVE")
+    widened = stack.invoke()
+
+    assert widened["firstRun"] is True
+    assert stack.heard() == [("moving", "IN PROGRESS", "ACTIVE")]
+    assert len(stack.markers()) == 2
+    assert len(stack.snapshot()) == 5, "the added version's jobs are recorded silently"
+    stack.personalize.add_job("new", "PENDING", solution_version_arn=added)
+    stack.invoke()
+    assert stack.heard() == [("new", None, "PENDING")]

@@ -46,19 +46,20 @@ def granted_actions(template: dict[str, Any], spec_handler: str) -> set[str]:
 def test_role_grants_exactly_the_calls_the_poller_makes(
     stack: Stack, template: dict[str, Any]
 ) -> None:
-    # Every path that calls AWS: first run, new and changed jobs, a stuck job, a full
-    # reconciliation, a failed publish that releases its claim.
-    old = (datetime.now(UTC) - timedelta(hours=9)).timestamp()
-    stack.personalize.add_job("waiting", "PENDING", at=old)
+    # Every path that calls AWS: the first run, new and changed jobs, a stuck job, the
+    # hourly full read, a failed publish that releases its claim.
+    hours_ago = datetime.now(UTC) - timedelta(hours=8)
     changing = stack.personalize.add_job("changing", "IN PROGRESS")
     stack.invoke()
+    stack.rewind_baseline(timedelta(hours=9))  # watching for 9 hours
+    slow = stack.personalize.add_job("slow", "PENDING", at=hours_ago.timestamp())
     stack.personalize.set_status(changing, "ACTIVE")
-    stack.personalize.add_job("new", "PENDING")
     stack.invoke()
-    stack.full_reconcile = True  # the hourly poll that reads every record
-    stack.invoke()
+    assert stack.invoke()["transitions"] == 1  # "slow" is stuck
+    stack.full_read_due()
+    assert stack.invoke()["fullReconcile"] is True
     stack.aws.inject_fault("sns:PublishBatch", "KMSAccessDenied")
-    stack.personalize.set_status(changing, "CREATE FAILED")
+    stack.personalize.set_status(slow, "CREATE FAILED")
     with pytest.raises(PublishFailedError):
         stack.invoke()
 
