@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Builds the CDK app from typed configuration. `cdk synth|deploy` runs this."""
+"""Builds the CDK app from typed configuration. `cdk synth|deploy` runs this.
+
+Two stacks: the notifier (PersonalizeSegmentJobNotifier) and the member stack
+(PersonalizeJobReader) that each member account deploys; name the one to deploy.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ import sys
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from infra.config import STACK_NAME, ConfigError, NotifierConfig
+from infra.config import STACK_NAME, ConfigError, MemberConfig, NotifierConfig
+from infra.member_stack import JobReaderStack
+from infra.scopes import MEMBER_STACK_NAME
 from infra.stack import NotifierStack
 
 
@@ -16,9 +22,18 @@ def main() -> None:
     app = cdk.App()
     try:
         config = NotifierConfig.from_context(app.node.try_get_context)
+        member = MemberConfig.from_context(app.node.try_get_context)
     except ConfigError as err:
         sys.exit(f"Invalid configuration: {err}")
     NotifierStack(app, STACK_NAME, config=config)
+    # Without centralAccount it carries an error, so synthesizing or deploying it fails
+    # with that message while the notifier stack still synthesizes and deploys.
+    JobReaderStack(
+        app,
+        MEMBER_STACK_NAME,
+        role_name=member.role_name,
+        central_account=member.central_account,
+    )
     # Best-practice rule packs: an unsuppressed finding fails synth, so it fails deploy too.
     cdk.Aspects.of(app).add(AwsSolutionsChecks())
     cdk.Aspects.of(app).add(ServerlessChecks())

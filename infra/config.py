@@ -22,6 +22,19 @@ _SLACK_WORKSPACE = re.compile(r"^[0-9A-Z]{1,255}$")
 _EVENT_BUS = re.compile(r"^[\w.\-/]{1,256}$")
 _SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 _SLACK_CHANNEL = re.compile(r"^[A-Za-z0-9]{1,255}$")
+# Region names: us-east-1, eu-central-2, us-gov-west-1, ... (as the poller validates them)
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's role-name characters and length
+# DeploymentTargets.OrganizationalUnitIds takes OU IDs and the organization root's ID.
+_ORGANIZATIONAL_UNIT = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+DEFAULT_MEMBER_ROLE_NAME = "PersonalizeBatchSegmentJobReader"
+# Who creates the StackSet: a delegated administrator of CloudFormation StackSets, or the
+# organization's management account itself.
+STACK_SET_CALLERS = ("DELEGATED_ADMIN", "SELF")
+# One ScopeErrors alarm per scope (and its ARN in the alarm topic's policy): 100 keeps the
+# template far from CloudFormation's 500 resources and the topic policy from SNS's 30 KB.
+MAX_SCOPES = 100
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -108,6 +121,62 @@ def _emails(name: str, raw: Any) -> tuple[str, ...]:
     return emails
 
 
+def _matching(name: str, raw: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    """A list whose every value matches; duplicates are dropped, the order kept."""
+    values = tuple(dict.fromkeys(_as_list(name, raw)))
+    for value in values:
+        if not pattern.match(value):
+            raise ConfigError(f"{name}: {value!r} is not {what}")
+    return values
+
+
+def _optional_match(name: str, raw: Any, pattern: re.Pattern[str], what: str) -> str | None:
+    if raw is None:
+        return None
+    if not pattern.match(str(raw)):
+        raise ConfigError(f"{name}: {raw!r} is not {what}")
+    return str(raw)
+
+
+def _one_of(name: str, raw: Any, allowed: tuple[str, ...], default: str) -> str:
+    value = default if raw is None else str(raw).strip().upper()
+    if value not in allowed:
+        raise ConfigError(f"{name}: must be one of {', '.join(allowed)}, got {raw!r}")
+    return value
+
+
+def _slack_channel(get: Any) -> tuple[str | None, str | None]:
+    workspace = _optional_match(
+        "slackWorkspaceId", get("slackWorkspaceId"), _SLACK_WORKSPACE, "a workspace ID"
+    )
+    channel = _optional_match(
+        "slackChannelId", get("slackChannelId"), _SLACK_CHANNEL, "a channel ID"
+    )
+    if (workspace is None) != (channel is None):
+        raise ConfigError("slackWorkspaceId and slackChannelId: give both or neither")
+    return workspace, channel
+
+
+def _scopes(get: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The accounts and regions to watch; none given: the stack's own."""
+    accounts = _matching("accounts", get("accounts"), _ACCOUNT, "a 12-digit account ID")
+    regions = _matching("regions", get("regions"), _REGION, "a region name")
+    count = max(len(accounts), 1) * max(len(regions), 1)
+    if count > MAX_SCOPES:
+        raise ConfigError(
+            f"accounts and regions: at most {MAX_SCOPES} (account, region) pairs are watched "
+            f"(each has its own alarm), got {count}"
+        )
+    return accounts, regions
+
+
+def _role_name(raw: Any) -> str:
+    return (
+        _optional_match("memberRoleName", raw, _ROLE_NAME, "an IAM role name")
+        or DEFAULT_MEMBER_ROLE_NAME
+    )
+
+
 def _retention(raw: Any) -> logs.RetentionDays:
     days = _as_int("logRetentionDays", raw, 30, 1, 1827)
     if days not in _RETENTION:
@@ -136,6 +205,13 @@ class NotifierConfig:
     slack_webhook_secret_name: str | None = None
     # None: the poller draws on the account's unreserved concurrency.
     reserved_concurrency: int | None = None
+    # The watched scopes are every (account, region) pair; none given: the stack's own.
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+    # With OUs, a service-managed StackSet creates the member role in their accounts.
+    member_organizational_units: tuple[str, ...] = ()
+    stack_set_call_as: str = "DELEGATED_ADMIN"
 
     @property
     def people_event_types(self) -> tuple[str, ...]:
@@ -155,44 +231,30 @@ class NotifierConfig:
         alarm_emails = (
             _emails("alarmEmails", get("alarmEmails")) if get("alarmEmails") is not None else emails
         )
-        arns = _as_list("solutionVersionArns", get("solutionVersionArns"))
-        for arn in arns:
-            if not _SOLUTION_VERSION_ARN.match(arn):
-                raise ConfigError(f"solutionVersionArns: {arn!r} is not a solution version ARN")
-        log_level = str(get("logLevel") or "INFO").upper()
-        if log_level not in _LOG_LEVELS:
-            raise ConfigError(
-                f"logLevel: must be one of {', '.join(_LOG_LEVELS)}, got {log_level!r}"
-            )
-        slack_workspace, slack_channel = get("slackWorkspaceId"), get("slackChannelId")
-        if (slack_workspace is None) != (slack_channel is None):
-            raise ConfigError("slackWorkspaceId and slackChannelId: give both or neither")
-        if slack_workspace is not None and not _SLACK_WORKSPACE.match(str(slack_workspace)):
-            raise ConfigError(f"slackWorkspaceId: {slack_workspace!r} is not a workspace ID")
-        if slack_channel is not None and not _SLACK_CHANNEL.match(str(slack_channel)):
-            raise ConfigError(f"slackChannelId: {slack_channel!r} is not a channel ID")
-        bus = str(get("eventBusName") or "default")
-        if not _EVENT_BUS.match(bus):
-            raise ConfigError(f"eventBusName: {bus!r} is not an event bus name")
-        webhook_secret = get("slackWebhookSecretName")
-        if webhook_secret is not None and not _SECRET_NAME.match(str(webhook_secret)):
-            raise ConfigError(f"slackWebhookSecretName: {webhook_secret!r} is not a secret name")
+        slack_workspace, slack_channel = _slack_channel(get)
+        accounts, regions = _scopes(get)
+        webhook_secret = _optional_match(
+            "slackWebhookSecretName", get("slackWebhookSecretName"), _SECRET_NAME, "a secret name"
+        )
         return cls(
             reserved_concurrency=_as_optional_int(
                 "reservedConcurrency", get("reservedConcurrency"), 1, 10_000
             ),
-            slack_webhook_secret_name=str(webhook_secret) if webhook_secret else None,
-            event_bus_name=bus,
+            slack_webhook_secret_name=webhook_secret or None,
+            event_bus_name=_optional_match(
+                "eventBusName", get("eventBusName") or None, _EVENT_BUS, "an event bus name"
+            )
+            or "default",
             email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),
             slack_event_types=_event_types("slackEventTypes", get("slackEventTypes")),
             storm_threshold=_as_int("stormThreshold", get("stormThreshold"), 20, 1, 10_000),
-            slack_workspace_id=str(slack_workspace) if slack_workspace is not None else None,
-            slack_channel_id=str(slack_channel) if slack_channel is not None else None,
+            slack_workspace_id=slack_workspace,
+            slack_channel_id=slack_channel,
             schedule_minutes=_as_int("scheduleMinutes", get("scheduleMinutes"), 5, 1, 1440),
             notify_emails=emails,
             alarm_emails=alarm_emails,
-            solution_version_arns=arns,
-            log_level=log_level,
+            solution_version_arns=_solution_version_arns(get("solutionVersionArns")),
+            log_level=_one_of("logLevel", get("logLevel") or None, _LOG_LEVELS, "INFO"),
             tracing=_as_bool("tracing", get("tracing"), True),
             powertools_layer_version=_as_int(
                 "powertoolsLayerVersion", get("powertoolsLayerVersion"), 27, 1, 10_000
@@ -201,4 +263,42 @@ class NotifierConfig:
             stuck_after_minutes=_as_int(
                 "stuckAfterMinutes", get("stuckAfterMinutes"), 360, 10, 7 * 24 * 60
             ),
+            accounts=accounts,
+            regions=regions,
+            member_role_name=_role_name(get("memberRoleName")),
+            member_organizational_units=_matching(
+                "memberOrganizationalUnits",
+                get("memberOrganizationalUnits"),
+                _ORGANIZATIONAL_UNIT,
+                "an organizational unit ID (ou-...) or root ID (r-...)",
+            ),
+            stack_set_call_as=_one_of(
+                "stackSetCallAs", get("stackSetCallAs"), STACK_SET_CALLERS, "DELEGATED_ADMIN"
+            ),
         )
+
+
+@dataclass(frozen=True)
+class MemberConfig:
+    """The member stack's configuration: whose poller its role trusts, and its name."""
+
+    # The account the notifier (its poller) runs in; required to synthesize the member stack.
+    central_account: str | None = None
+    role_name: str = DEFAULT_MEMBER_ROLE_NAME
+
+    @classmethod
+    def from_context(cls, get: Any) -> MemberConfig:
+        return cls(
+            central_account=_optional_match(
+                "centralAccount", get("centralAccount"), _ACCOUNT, "a 12-digit account ID"
+            ),
+            role_name=_role_name(get("memberRoleName")),
+        )
+
+
+def _solution_version_arns(raw: Any) -> tuple[str, ...]:
+    arns = _as_list("solutionVersionArns", raw)
+    for arn in arns:
+        if not _SOLUTION_VERSION_ARN.match(arn):
+            raise ConfigError(f"solutionVersionArns: {arn!r} is not a solution version ARN")
+    return arns

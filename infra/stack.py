@@ -8,8 +8,10 @@ from aws_cdk import CfnOutput, Stack
 
 from infra.constructs.alerting import Alerting
 from infra.constructs.channels import Channels
+from infra.constructs.member_stack_set import MemberStackSet
 from infra.constructs.notifier import Notifier
 from infra.constructs.slack_webhook import SlackWebhook
+from infra.scopes import watched_scopes
 
 if TYPE_CHECKING:
     from constructs import Construct
@@ -54,12 +56,25 @@ class NotifierStack(Stack):
             if config.slack_webhook_secret_name
             else None
         )
+        self.member_stack_set = (
+            MemberStackSet(
+                self,
+                "Members",
+                role_name=config.member_role_name,
+                organizational_units=config.member_organizational_units,
+                call_as=config.stack_set_call_as,
+            )
+            if config.member_organizational_units
+            else None
+        )
         self.alerting = Alerting(
             self,
             "Alerting",
             notifier=self.notifier,
             channels=self.channels,
             emails=config.alarm_emails,
+            scopes=watched_scopes(config.accounts, config.regions),
+            member_role_name=config.member_role_name,
             slack_webhook=self.slack_webhook,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -13,6 +13,7 @@ from constructs import Construct
 from infra import principals
 from infra.constructs.notifier import SERVICE_NAME
 from infra.constructs.powertools_function import METRICS_NAMESPACE
+from infra.scopes import MEMBER_STACK_NAME, SCOPE_DIMENSION, SCOPE_ERRORS_METRIC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from infra.constructs.channels import Channels
     from infra.constructs.notifier import Notifier
     from infra.constructs.slack_webhook import SlackWebhook
+    from infra.scopes import WatchedScope
 
 HEARTBEAT_PERIODS = 3
 # A first run (the silent baseline) normally finishes in one run; still unfinished after this
@@ -36,6 +38,8 @@ class Alerting(Construct):
         notifier: Notifier,
         channels: Channels,
         emails: Sequence[str],
+        scopes: Sequence[WatchedScope],
+        member_role_name: str,
         slack_webhook: SlackWebhook | None = None,
     ) -> None:
         super().__init__(scope, id)
@@ -128,6 +132,9 @@ class Alerting(Construct):
                 "A notification could not be posted to Slack after retries; it is kept in "
                 "the forwarder's undelivered queue.",
             )
+        # One per watched (account, region): its name and message say which scope it is.
+        self.scope_alarms = [self.scope_alarm(scope, period, member_role_name) for scope in scopes]
+        self.alarms.update({alarm.node.id: alarm for alarm in self.scope_alarms})
         for alarm in self.alarms.values():
             alarm.add_alarm_action(actions.SnsAction(self.topic))
         # The topic's policy (it denies publishing without TLS) replaces SNS's default one, so
@@ -179,16 +186,70 @@ class Alerting(Construct):
                             function.metric_throttles(period=period),
                         ],
                     ),
-                    cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())),
+                    cloudwatch.AlarmStatusWidget(
+                        title="Alarms",
+                        alarms=[a for a in self.alarms.values() if a not in self.scope_alarms],
+                    ),
+                ],
+                [
+                    cloudwatch.GraphWidget(
+                        title="Unreachable scopes (account/region)",
+                        left=[
+                            cloudwatch.MathExpression(
+                                expression=f"SEARCH('{{{METRICS_NAMESPACE},{SCOPE_DIMENSION},"
+                                f"service}} MetricName=\"{SCOPE_ERRORS_METRIC}\"', 'Sum', "
+                                f"{int(period.to_seconds())})",
+                                label="",
+                                period=period,
+                            )
+                        ],
+                    ),
+                    cloudwatch.AlarmStatusWidget(title="Scopes", alarms=self.scope_alarms),
                 ],
             ],
         )
 
-    def when_any(self, metric: cloudwatch.Metric, id: str, description: str) -> cloudwatch.Alarm:
+    def scope_alarm(
+        self, scope: WatchedScope, period: Duration, member_role_name: str
+    ) -> cloudwatch.Alarm:
+        """ScopeErrors of one (account, region): a run could not read its jobs."""
+        where = f"account {scope.account}, region {scope.region}"
+        if scope.own_account:
+            causes = "this stack's poller role is denied Personalize there"
+        else:
+            causes = (
+                f"the {member_role_name} role is missing in account {scope.account} (deploy "
+                f"{MEMBER_STACK_NAME} there, or add its OU to memberOrganizationalUnits) or "
+                "does not trust this stack's poller, or an SCP denies it"
+            )
+        return self.when_any(
+            cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=SCOPE_ERRORS_METRIC,
+                dimensions_map={"service": SERVICE_NAME, SCOPE_DIMENSION: scope.dimension},
+                period=period,
+                statistic="Sum",
+            ),
+            f"ScopeErrors{scope.id}",
+            f"The poller could not read the batch segment jobs of {where}: their "
+            f"transitions are not announced until it can; other scopes are. Likely: {causes}; "
+            f"or {scope.region} is not enabled in that account; or Amazon Personalize is not "
+            f"offered in {scope.region}. The poller's logs name the error.",
+            alarm_name=f"{Stack.of(self).stack_name}-ScopeErrors-{scope.account}-{scope.region}",
+        )
+
+    def when_any(
+        self,
+        metric: cloudwatch.Metric,
+        id: str,
+        description: str,
+        alarm_name: str | None = None,
+    ) -> cloudwatch.Alarm:
         """Alarm as soon as one period counts one; no data means nothing happened."""
         return metric.create_alarm(
             self,
             id,
+            alarm_name=alarm_name,
             alarm_description=description,
             threshold=1,
             evaluation_periods=1,

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Aws, CfnCondition, Duration, Fn, ICfnConditionExpression, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_destinations as destinations
-from cdk_nag import NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from infra.checkov import skip_checkov
 from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import PowertoolsFunction
+from infra.scopes import (
+    MEMBER_ROLE_NAME_ENV,
+    POLLER_ROLE_NAME,
+    WATCHED_ACCOUNTS_ENV,
+    WATCHED_REGIONS_ENV,
+    member_role_arn,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from aws_cdk import aws_kms as kms
     from aws_cdk import aws_sns as sns
 
@@ -25,6 +34,11 @@ if TYPE_CHECKING:
 
 SERVICE_NAME = "segment-job-notifier"
 LAMBDA_MAX_EVENT_AGE_MINUTES = 6 * 60  # the longest Lambda keeps an asynchronous event
+# Describe on this account's batch segment jobs, in whichever regions are watched.
+OWN_JOBS_RESOURCE = (
+    r"/^Resource::arn:<AWS::Partition>:personalize:(<AWS::Region>|[a-z0-9-]+):"
+    r"<AWS::AccountId>:batch-segment-job\/\*$/g"
+)
 
 
 class Notifier(Construct):
@@ -84,6 +98,8 @@ class Notifier(Construct):
             # is claimed before it is published.
             reserved_concurrent_executions=config.reserved_concurrency,
             log_key=log_key,
+            # Named when it watches other accounts: each member role trusts this name.
+            role_name=POLLER_ROLE_NAME if config.accounts else None,
             environment={
                 "SNAPSHOT_TABLE_NAME": self.table.table_name,
                 "TOPIC_ARN": topic.topic_arn,
@@ -94,6 +110,9 @@ class Notifier(Construct):
                 "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
                 "SCHEDULE_MINUTES": str(config.schedule_minutes),
                 "EVENT_BUS_NAME": config.event_bus_name,
+                WATCHED_ACCOUNTS_ENV: ",".join(config.accounts),
+                WATCHED_REGIONS_ENV: ",".join(config.regions),
+                MEMBER_ROLE_NAME_ENV: config.member_role_name,
             },
         )
         self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
@@ -118,11 +137,13 @@ class Notifier(Construct):
             iam.PolicyStatement(
                 actions=["personalize:DescribeBatchSegmentJob"],
                 resources=[
-                    f"arn:{Aws.PARTITION}:personalize:{Aws.REGION}:{Aws.ACCOUNT_ID}:"
-                    "batch-segment-job/*"
+                    f"arn:{Aws.PARTITION}:personalize:{region}:{Aws.ACCOUNT_ID}:batch-segment-job/*"
+                    for region in (config.regions or [Aws.REGION])
                 ],
             )
         )
+        if config.accounts:
+            self.assume_member_roles(config.accounts, config.member_role_name)
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
@@ -156,30 +177,65 @@ class Notifier(Construct):
         NagSuppressions.add_resource_suppressions(
             self.role,
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "personalize:ListBatchSegmentJobs has no resource-level "
-                    "permissions, and X-Ray's PutTraceSegments/PutTelemetryRecords accept only "
-                    "'*'; both need Resource '*'.",
-                    "applies_to": ["Resource::*"],
-                },
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "DescribeBatchSegmentJob is called for whichever job just "
-                    "finished; the resource is every batch segment job of this account and "
-                    "region, nothing else.",
-                    "applies_to": [
-                        "Resource::arn:<AWS::Partition>:personalize:<AWS::Region>:"
-                        "<AWS::AccountId>:batch-segment-job/*"
-                    ],
-                },
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "kms:GenerateDataKey* on the topic key only (granted by "
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="personalize:ListBatchSegmentJobs has no resource-level permissions, "
+                    "and X-Ray's PutTraceSegments/PutTelemetryRecords accept only '*'; both need "
+                    "Resource '*'.",
+                    applies_to=["Resource::*"],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="DescribeBatchSegmentJob is called for whichever job just finished; "
+                    "the resources are every batch segment job of this account in each watched "
+                    "region (one ARN per region), nothing else.",
+                    applies_to=[RegexAppliesTo(regex=OWN_JOBS_RESOURCE)],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="kms:GenerateDataKey* on the topic key only (granted by "
                     "Topic.grantPublish): SNS needs a data key to encrypt what the poller "
                     "publishes.",
-                    "applies_to": ["Action::kms:GenerateDataKey*"],
-                },
+                    applies_to=["Action::kms:GenerateDataKey*"],
+                ),
             ],
             apply_to_children=True,
         )
+
+    def assume_member_roles(self, accounts: Sequence[str], role_name: str) -> None:
+        """sts:AssumeRole on the member role of each watched account but this stack's own.
+
+        The stack is synthesized without knowing its account, so whether a listed account is
+        this one is decided at deploy time: with one account, the policy exists only where it
+        is another; with several (at least one of them another), each ARN is dropped where
+        its account is this one.
+        """
+
+        def is_this(account: str) -> ICfnConditionExpression:
+            return Fn.condition_equals(Aws.ACCOUNT_ID, account)
+
+        arns = [member_role_arn(account, role_name) for account in accounts]
+        if len(accounts) > 1:
+            arns = [
+                Fn.condition_if(
+                    CfnCondition(
+                        self, f"Watches{account}FromItself", expression=is_this(account)
+                    ).logical_id,
+                    Aws.NO_VALUE,
+                    arn,
+                ).to_string()
+                for account, arn in zip(accounts, arns, strict=True)
+            ]
+        policy = iam.Policy(
+            self,
+            "AssumeMemberRoles",
+            statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=arns)],
+            roles=[self.role],
+        )
+        if len(accounts) == 1:
+            cfn_policy = policy.node.default_child
+            if not isinstance(cfn_policy, iam.CfnPolicy):
+                raise TypeError(f"{policy.node.path} has no AWS::IAM::Policy")
+            cfn_policy.cfn_options.condition = CfnCondition(
+                self, "WatchesAnotherAccount", expression=Fn.condition_not(is_this(accounts[0]))
+            )

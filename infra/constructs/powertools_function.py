@@ -64,6 +64,7 @@ class PowertoolsFunction(Construct):
         environment: dict[str, str],
         log_key: kms.IKey,
         reserved_concurrent_executions: int | None = None,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
         # Logs carry job names and failure reasons: encrypted with the stack's key, whose
@@ -80,6 +81,7 @@ class PowertoolsFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal(principals.LAMBDA),
             description=description,
+            role_name=role_name,  # None: CloudFormation names it
         )
         # Instead of AWSLambdaBasicExecutionRole: logs only to this function's own log group.
         self.role.add_to_policy(

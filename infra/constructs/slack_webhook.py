@@ -9,7 +9,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
-from cdk_nag import NagSuppressions
+from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from infra.constructs.channels import DIGEST_EVENT_TYPE, dead_letter_queue
@@ -77,17 +77,17 @@ class SlackWebhook(Construct):
         NagSuppressions.add_resource_suppressions(
             role,
             [
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "X-Ray's PutTraceSegments/PutTelemetryRecords accept only '*'.",
-                    "applies_to": ["Resource::*"],
-                },
-                {
-                    "id": "AwsSolutions-IAM5",
-                    "reason": "A secret imported by name has a random six-character suffix "
-                    "in its ARN; the '-??????' wildcard matches that suffix only.",
-                    "applies_to": [{"regex": SECRET_SUFFIX_WILDCARD}],
-                },
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="X-Ray's PutTraceSegments/PutTelemetryRecords accept only '*'.",
+                    applies_to=["Resource::*"],
+                ),
+                NagPackSuppression(
+                    id="AwsSolutions-IAM5",
+                    reason="A secret imported by name has a random six-character suffix in its "
+                    "ARN; the '-??????' wildcard matches that suffix only.",
+                    applies_to=[RegexAppliesTo(regex=SECRET_SUFFIX_WILDCARD)],
+                ),
             ],
             apply_to_children=True,
         )

@@ -20,6 +20,9 @@ ALL_OPTIONS: dict[str, Any] = {
     "slackWebhookSecretName": "notifier/slack-webhook",
     "eventBusName": "ml-pipelines",
     "reservedConcurrency": "1",
+    "accounts": "111122223333,444455556666",
+    "regions": "us-east-1,eu-west-1",
+    "memberOrganizationalUnits": "ou-ab12-cdef3456",
 }
 CONFIGURATIONS: dict[str, dict[str, Any]] = {"default": {}, "every option": ALL_OPTIONS}
 

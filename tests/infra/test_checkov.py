@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.checkov import METADATA_KEY
+from tests.infra.test_member_stack import member
 
 if TYPE_CHECKING:
     from aws_cdk.assertions import Template
@@ -49,6 +50,13 @@ def test_checkov_finds_nothing(each_configuration: Template, tmp_path: Path) -> 
     ]
     assert failed == []
     assert report["summary"]["parsing_errors"] == 0
+    assert report["summary"]["passed"] > 0
+
+
+def test_checkov_finds_nothing_in_the_member_stack(tmp_path: Path) -> None:
+    report = scan(member(), tmp_path)
+    assert report["results"]["failed_checks"] == []
+    assert report["summary"]["skipped"] == 0  # the role needs no exception
     assert report["summary"]["passed"] > 0
 
 

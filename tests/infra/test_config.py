@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from infra.config import ConfigError, NotifierConfig
+from infra.config import ConfigError, MemberConfig, NotifierConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,3 +102,66 @@ def test_synth_fails_with_a_message_naming_the_value(tmp_path: Path) -> None:
 def test_channel_settings_are_validated(context: dict[str, Any], named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         config(**context)
+
+
+def test_scopes_default_to_the_stacks_own_account_and_region() -> None:
+    default = config()
+    assert default.accounts == ()
+    assert default.regions == ()
+    assert default.member_role_name == "PersonalizeBatchSegmentJobReader"
+    assert default.member_organizational_units == ()
+    assert default.stack_set_call_as == "DELEGATED_ADMIN"
+
+
+def test_scopes_are_read_as_lists_without_duplicates() -> None:
+    parsed = config(
+        accounts="111122223333, 444455556666,111122223333",
+        regions=["eu-west-1", "us-gov-west-1"],
+        memberRoleName="Team.Reader@ml",
+        memberOrganizationalUnits="ou-ab12-cdef3456,r-ab12",
+        stackSetCallAs="self",
+    )
+    assert parsed.accounts == ("111122223333", "444455556666")
+    assert parsed.regions == ("eu-west-1", "us-gov-west-1")
+    assert parsed.member_role_name == "Team.Reader@ml"
+    assert parsed.member_organizational_units == ("ou-ab12-cdef3456", "r-ab12")
+    assert parsed.stack_set_call_as == "SELF"
+
+
+@pytest.mark.parametrize(
+    ("context", "named"),
+    [
+        ({"accounts": "1111-2222-3333"}, "accounts: '1111-2222-3333' is not a 12-digit"),
+        ({"accounts": "11112222333"}, "accounts"),
+        ({"regions": "US-EAST-1"}, "regions: 'US-EAST-1' is not a region name"),
+        ({"regions": "eu-west"}, "regions"),
+        ({"memberRoleName": "role/with/path"}, "memberRoleName"),
+        ({"memberRoleName": "r" * 65}, "memberRoleName"),
+        ({"memberOrganizationalUnits": "ou-1"}, "memberOrganizationalUnits"),
+        ({"memberOrganizationalUnits": "111122223333"}, "memberOrganizationalUnits"),
+        ({"stackSetCallAs": "ADMIN"}, "stackSetCallAs"),
+    ],
+)
+def test_scope_settings_are_validated(context: dict[str, Any], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        config(**context)
+
+
+def test_scopes_are_capped_one_alarm_each() -> None:
+    accounts = ",".join(f"{n:012d}" for n in range(1, 26))
+    assert (
+        len(config(accounts=accounts, regions="eu-west-1,us-east-1,us-west-2,ap-south-1").accounts)
+        == 25
+    )
+    with pytest.raises(ConfigError, match=r"at most 100 .* got 125"):
+        config(accounts=accounts, regions="eu-west-1,us-east-1,us-west-2,ap-south-1,sa-east-1")
+
+
+def test_the_member_stack_reads_the_central_account() -> None:
+    assert MemberConfig.from_context({}.get) == MemberConfig(central_account=None)
+    member = MemberConfig.from_context(
+        {"centralAccount": "111122223333", "memberRoleName": "Reader"}.get
+    )
+    assert (member.central_account, member.role_name) == ("111122223333", "Reader")
+    with pytest.raises(ConfigError, match="centralAccount"):
+        MemberConfig.from_context({"centralAccount": "me"}.get)

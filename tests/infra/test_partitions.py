@@ -24,28 +24,47 @@ PUBLISHED = [
     ("aws-us-gov", "us-gov-west-1", "165093116878"),
 ]
 NOT_PUBLISHED = [("aws-cn", "cn-northwest-1"), ("aws-iso", "us-iso-east-1")]
+NO_VALUE = object()
 
 
 class Deployment:
     """Resolves intrinsic functions as CloudFormation would in one partition and region."""
 
-    def __init__(self, template: Template, partition: str, region: str) -> None:
+    def __init__(
+        self,
+        template: Template,
+        partition: str,
+        region: str,
+        account: str = "111122223333",
+        parameters: dict[str, str] | None = None,
+    ) -> None:
         self.template = template.to_json()
         self.pseudo = {
             "AWS::Partition": partition,
             "AWS::Region": region,
-            "AWS::AccountId": "111122223333",
+            "AWS::AccountId": account,
             "AWS::URLSuffix": URL_SUFFIXES.get(partition, "amazonaws.com"),
+            **(parameters or {}),
         }
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
-        if not isinstance(value, dict) or len(value) != 1:
+            # AWS::NoValue removes the list item it is.
+            return [item for item in map(self.resolve, value) if item is not NO_VALUE]
+        if not isinstance(value, dict):
             return value
+        if len(value) != 1 or not next(iter(value)).startswith(("Fn::", "Ref")):
+            return {key: self.resolve(item) for key, item in value.items()}
         ((function, argument),) = value.items()
         if function == "Ref":
-            return self.pseudo[argument]
+            if argument == "AWS::NoValue":
+                return NO_VALUE
+            return self.pseudo.get(argument, value)  # a resource's Ref: left as it is
+        if function == "Fn::GetAtt":
+            return value  # known once deployed
+        if function == "Fn::Not":
+            (operand,) = self.resolve(argument)
+            return not operand
         if function == "Fn::Join":
             separator, parts = argument
             return separator.join(self.resolve(parts))
@@ -64,6 +83,15 @@ class Deployment:
 
     def holds(self, condition: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][condition]))
+
+    def resources(self, resource_type: str) -> dict[str, Any]:
+        """The resources of a type that exist here (their condition, if any, holds)."""
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template["Resources"].items()
+            if resource["Type"] == resource_type
+            and ("Condition" not in resource or self.holds(resource["Condition"]))
+        }
 
     def refusals(self) -> list[str]:
         """The descriptions of the rule assertions that fail here.

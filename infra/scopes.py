@@ -1,0 +1,77 @@
+"""The watched scopes, and the names the stacks and the poller share about them.
+
+A scope is one (account, region) pair; the poller watches every pair of the configured
+accounts and regions. In its own account it uses its own role; in every other account it
+assumes the member role, which the member stack (`PersonalizeJobReader`) creates there.
+
+The poller reads these environment variables and emits this metric: they are its contract
+with the stack, defined here once on the infrastructure side.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aws_cdk import Aws
+
+from infra.config import STACK_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+# Environment of the poller. Empty: only its own account (no role assumed), its own region.
+WATCHED_ACCOUNTS_ENV = "WATCHED_ACCOUNTS"  # comma-separated 12-digit account IDs
+WATCHED_REGIONS_ENV = "WATCHED_REGIONS"  # comma-separated region names
+MEMBER_ROLE_NAME_ENV = "MEMBER_ROLE_NAME"  # assumed in each watched account but its own
+# 1 when a scope could not be reached in a run; dimensions `service` and `scope`.
+SCOPE_ERRORS_METRIC = "ScopeErrors"
+SCOPE_DIMENSION = "scope"  # "<account>/<region>"
+
+# The member stack, deployable by itself into each member account (or through a StackSet).
+MEMBER_STACK_NAME = "PersonalizeJobReader"
+# The poller's role has this fixed name when it watches other accounts, so that each member
+# role can trust exactly it (by `aws:PrincipalArn`) before or after it exists.
+POLLER_ROLE_NAME = f"{STACK_NAME}-Poller"
+
+
+def member_role_arn(account: str, role_name: str) -> str:
+    """The role the poller assumes in a member account."""
+    return f"arn:{Aws.PARTITION}:iam::{account}:role/{role_name}"
+
+
+def poller_role_arn(central_account: str) -> str:
+    """The central poller's role, as the member role's trust policy names it."""
+    return f"arn:{Aws.PARTITION}:iam::{central_account}:role/{POLLER_ROLE_NAME}"
+
+
+@dataclass(frozen=True)
+class WatchedScope:
+    """One (account, region) pair. Unconfigured parts are this stack's own (tokens)."""
+
+    account: str
+    region: str
+    own_account: bool  # no `accounts` given: the stack's own account, no role assumed
+    own_region: bool  # no `regions` given: the stack's own region
+
+    @property
+    def dimension(self) -> str:
+        """The `scope` dimension of ScopeErrors, as the poller writes it."""
+        return f"{self.account}/{self.region}"
+
+    @property
+    def id(self) -> str:
+        """A construct ID naming the scope, stable across deploys."""
+        account = "ThisAccount" if self.own_account else self.account
+        region = "ThisRegion" if self.own_region else re.sub(r"\W", "", self.region.title())
+        return f"{account}{region}"
+
+
+def watched_scopes(accounts: Sequence[str], regions: Sequence[str]) -> list[WatchedScope]:
+    """Every pair of the configured accounts and regions, this stack's own by default."""
+    return [
+        WatchedScope(account, region, own_account=not accounts, own_region=not regions)
+        for account in (accounts or [Aws.ACCOUNT_ID])
+        for region in (regions or [Aws.REGION])
+    ]

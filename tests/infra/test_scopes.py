@@ -1,0 +1,222 @@
+"""One deployment watches every (account, region) pair it is given: the poller's environment
+and permissions, one alarm per scope, and the StackSet that gives member accounts their role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from infra.config import DEFAULT_MEMBER_ROLE_NAME
+from infra.member_stack import member_template
+from infra.scopes import POLLER_ROLE_NAME
+from tests.infra.conftest import synth
+from tests.infra.test_partitions import Deployment
+
+if TYPE_CHECKING:
+    from aws_cdk.assertions import Template
+
+PROD, STAGING, DEV = "111111111111", "222222222222", "333333333333"
+TWO_ACCOUNTS = {"accounts": f"{PROD},{STAGING}", "regions": "eu-west-1,us-east-1"}
+OU = "ou-ab12-cdef3456"
+
+
+def poller(template: Template) -> dict[str, Any]:
+    functions = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "poller.handler.handler"}}
+    )
+    ((_, function),) = functions.items()
+    properties: dict[str, Any] = function["Properties"]
+    return properties
+
+
+def poller_role(template: Template) -> dict[str, Any]:
+    role_id = poller(template)["Role"]["Fn::GetAtt"][0]
+    role: dict[str, Any] = template.to_json()["Resources"][role_id]
+    return role
+
+
+def statements_of(deployment: Deployment, role_id: str) -> list[dict[str, Any]]:
+    """The poller role's statements as deployed: policies whose condition holds, resolved."""
+    return [
+        deployment.resolve(statement)
+        for policy in deployment.resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def assumable(template: Template, account: str) -> list[str]:
+    """The role ARNs the poller may assume, deployed in `account`."""
+    deployment = Deployment(template, "aws", "eu-west-1", account=account)
+    role_id = poller(template)["Role"]["Fn::GetAtt"][0]
+    resources: list[str] = []
+    for statement in statements_of(deployment, role_id):
+        if "sts:AssumeRole" in json.dumps(statement["Action"]):
+            assert statement["Action"] == "sts:AssumeRole"
+            resources += (
+                statement["Resource"]
+                if isinstance(statement["Resource"], list)
+                else [statement["Resource"]]
+            )
+    return resources
+
+
+def scope_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return {
+        alarm_id: alarm["Properties"]
+        for alarm_id, alarm in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"]["MetricName"] == "ScopeErrors"
+    }
+
+
+def test_the_poller_is_told_what_to_watch() -> None:
+    env = poller(synth({**TWO_ACCOUNTS, "memberRoleName": "JobReader"}))["Environment"]["Variables"]
+    assert env["WATCHED_ACCOUNTS"] == f"{PROD},{STAGING}"
+    assert env["WATCHED_REGIONS"] == "eu-west-1,us-east-1"
+    assert env["MEMBER_ROLE_NAME"] == "JobReader"
+
+
+def test_by_default_it_watches_its_own_account_and_region(default_template: Template) -> None:
+    env = poller(default_template)["Environment"]["Variables"]
+    assert env["WATCHED_ACCOUNTS"] == ""
+    assert env["WATCHED_REGIONS"] == ""
+    assert env["MEMBER_ROLE_NAME"] == DEFAULT_MEMBER_ROLE_NAME
+    # No role to assume, and the role keeps a generated name (stacks in several regions of
+    # one account do not collide).
+    assert "sts:AssumeRole" not in json.dumps(default_template.find_resources("AWS::IAM::Policy"))
+    assert "RoleName" not in poller_role(default_template)["Properties"]
+
+
+def test_the_poller_may_assume_only_the_member_roles_of_other_accounts() -> None:
+    template = synth({"accounts": f"{PROD},{STAGING},{DEV}", "memberRoleName": "JobReader"})
+    arn = "arn:aws:iam::{}:role/JobReader".format
+    # Deployed in an account it does not watch: every listed account's role.
+    assert assumable(template, "999999999999") == [arn(PROD), arn(STAGING), arn(DEV)]
+    # Deployed in one it watches: not its own (it reads its own account with its own role).
+    assert assumable(template, STAGING) == [arn(PROD), arn(DEV)]
+    # Members trust the role by this name.
+    assert poller_role(template)["Properties"]["RoleName"] == POLLER_ROLE_NAME
+
+
+def test_one_listed_account_that_is_its_own_needs_no_assume_role() -> None:
+    template = synth({"accounts": PROD})
+    assert assumable(template, "999999999999") == [
+        f"arn:aws:iam::{PROD}:role/{DEFAULT_MEMBER_ROLE_NAME}"
+    ]
+    assert assumable(template, PROD) == []
+
+
+def test_the_poller_describes_its_own_jobs_in_each_watched_region() -> None:
+    template = synth({"regions": "eu-west-1,ap-southeast-2"})
+    deployment = Deployment(template, "aws", "us-east-1", account=DEV)
+    role_id = poller(template)["Role"]["Fn::GetAtt"][0]
+    by_action = {json.dumps(s["Action"]): s["Resource"] for s in statements_of(deployment, role_id)}
+    assert by_action['"personalize:DescribeBatchSegmentJob"'] == [
+        f"arn:aws:personalize:eu-west-1:{DEV}:batch-segment-job/*",
+        f"arn:aws:personalize:ap-southeast-2:{DEV}:batch-segment-job/*",
+    ]
+    assert by_action['"personalize:ListBatchSegmentJobs"'] == "*"
+
+
+def test_every_scope_has_an_alarm_that_names_it() -> None:
+    template = synth({**TWO_ACCOUNTS, "scheduleMinutes": "10"})
+    alarms = scope_alarms(template)
+    assert len(alarms) == 4
+    alarm_topic = {
+        alarm["Properties"]["AlarmActions"][0]["Ref"]
+        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert len(alarm_topic) == 1  # the same topic as every other alarm
+    scopes = set()
+    for props in alarms.values():
+        dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        assert dimensions["service"] == "segment-job-notifier"
+        account, region = dimensions["scope"].split("/")
+        scopes.add((account, region))
+        assert props["Namespace"] == "PersonalizeSegmentJobNotifier"
+        assert props["Statistic"] == "Sum"
+        assert props["Period"] == 600  # one schedule period
+        assert props["EvaluationPeriods"] == 1
+        assert props["Threshold"] == 1
+        assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert props["TreatMissingData"] == "notBreaching"
+        assert props["AlarmName"] == f"PersonalizeSegmentJobNotifier-ScopeErrors-{account}-{region}"
+        description = props["AlarmDescription"]
+        assert f"account {account}, region {region}" in description
+        # What to do: the member role, the region, Personalize's availability.
+        assert f"{DEFAULT_MEMBER_ROLE_NAME} role is missing in account {account}" in description
+        assert "PersonalizeJobReader" in description
+        assert f"{region} is not enabled" in description
+        assert f"Personalize is not offered in {region}" in description
+    assert scopes == {(a, r) for a in (PROD, STAGING) for r in ("eu-west-1", "us-east-1")}
+
+
+def test_by_default_the_own_scope_has_its_alarm(default_template: Template) -> None:
+    ((_, props),) = scope_alarms(default_template).items()
+    deployment = Deployment(default_template, "aws", "eu-central-1", account=DEV)
+    dimensions = {d["Name"]: deployment.resolve(d["Value"]) for d in props["Dimensions"]}
+    assert dimensions == {"scope": f"{DEV}/eu-central-1", "service": "segment-job-notifier"}
+    description = deployment.resolve(props["AlarmDescription"])
+    assert f"account {DEV}, region eu-central-1" in description
+    assert "poller role is denied" in description
+
+
+def test_no_stack_set_without_organizational_units(all_options_template: Template) -> None:
+    assert not synth(TWO_ACCOUNTS).find_resources("AWS::CloudFormation::StackSet")
+    assert all_options_template.find_resources("AWS::CloudFormation::StackSet")
+
+
+def stack_set(template: Template) -> dict[str, Any]:
+    ((_, resource),) = template.find_resources("AWS::CloudFormation::StackSet").items()
+    properties: dict[str, Any] = resource["Properties"]
+    return properties
+
+
+def test_organizational_units_get_the_member_role_through_a_stack_set() -> None:
+    props = stack_set(
+        synth({**TWO_ACCOUNTS, "memberOrganizationalUnits": f"{OU},r-ab12", "memberRoleName": "R"})
+    )
+    assert props["PermissionModel"] == "SERVICE_MANAGED"
+    assert props["CallAs"] == "DELEGATED_ADMIN"
+    assert props["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}
+    assert props["Capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    (group,) = props["StackInstancesGroup"]
+    assert group["DeploymentTargets"] == {"OrganizationalUnitIds": [OU, "r-ab12"]}
+    assert group["Regions"] == [{"Ref": "AWS::Region"}]  # IAM is global: one region
+    # The member stack's own template, told the central account is this stack's.
+    assert json.loads(props["TemplateBody"]) == member_template("R")
+    assert props["Parameters"] == [
+        {"ParameterKey": "CentralAccountId", "ParameterValue": {"Ref": "AWS::AccountId"}}
+    ]
+    ((_, role),) = [
+        (k, r)
+        for k, r in json.loads(props["TemplateBody"])["Resources"].items()
+        if r["Type"] == "AWS::IAM::Role"
+    ]
+    assert role["Properties"]["RoleName"] == "R"
+
+
+def test_the_management_account_creates_the_stack_set_as_itself() -> None:
+    props = stack_set(synth({"memberOrganizationalUnits": OU, "stackSetCallAs": "SELF"}))
+    assert props["CallAs"] == "SELF"
+
+
+@pytest.mark.parametrize("context", [{}, TWO_ACCOUNTS])
+def test_the_poller_reads_the_scopes_the_stack_gives_it(context: dict[str, str]) -> None:
+    """The contract, end to end: the synthesized environment, parsed by the poller."""
+    settings = pytest.importorskip("poller.settings")
+    if not hasattr(settings, "WATCHED_ACCOUNTS_ENV"):
+        pytest.skip("this poller does not read scopes")
+    env = {
+        name: value if isinstance(value, str) else "placeholder"
+        for name, value in poller(synth(context))["Environment"]["Variables"].items()
+    }
+    env["TOPIC_ARN"] = env["PEOPLE_TOPIC_ARN"] = "arn:aws:sns:eu-west-1:444444444444:topic"
+    parsed = settings.Settings.from_env({**env, "AWS_REGION": "eu-west-1"})
+    accounts = tuple(context.get("accounts", "").split(",")) if context else ()
+    regions = tuple(context.get("regions", "").split(",")) if context else ()
+    assert (parsed.watched_accounts, parsed.watched_regions) == (accounts, regions)
+    assert parsed.member_role_name == DEFAULT_MEMBER_ROLE_NAME
