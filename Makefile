@@ -46,8 +46,11 @@ node_modules/.package-lock.json: package.json
 	npm install --no-audit --no-fund
 	touch $@
 
+# The app has two stacks: the notifier, and PersonalizeJobReader for member accounts
+# (make deploy STACK=PersonalizeJobReader ARGS="-c centralAccount=111122223333").
+STACK ?= PersonalizeSegmentJobNotifier
 deploy: $(STAMP) node_modules/.package-lock.json
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk deploy $(ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk deploy $(STACK) $(ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache
