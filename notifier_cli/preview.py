@@ -45,7 +45,7 @@ class ReadOnlyStore:
     def load_all(self) -> dict[str, SnapshotItem]:
         return self._store.load_all()
 
-    def save_scope(self, scope: Scope, state: ScopeState) -> None:
+    def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         """Stores nothing."""
 
     def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None:

@@ -204,13 +204,14 @@ class MemoryStore:
     def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
         return {scope: self.scopes[scope] for scope in scopes if scope in self.scopes}
 
-    def save_scope(self, scope: Scope, state: ScopeState) -> None:
+    def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         stored = self.scopes.get(scope)
         if stored is None:
             self.scopes[scope] = state
             return
         watermark = stored.watermark
-        if state.watermark is not None and (watermark is None or watermark < state.watermark):
+        replaceable = watermark is None or watermark < (state.watermark or now) or watermark > now
+        if state.watermark is not None and replaceable:
             watermark = state.watermark
         self.scopes[scope] = replace(
             state,

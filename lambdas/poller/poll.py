@@ -201,10 +201,7 @@ class _Poll:
         states = self.store.load_scopes(run.scopes)
         # Listing leaves the rest of the run for baseline writes and deliveries.
         self.listing_reserve = self.budget.remaining() * (1 - LISTING_SHARE)
-        scans = [
-            _ScopeScan(scope, states.get(scope) or ScopeState(baseline_started_at=run.now))
-            for scope in run.scopes
-        ]
+        scans = [_ScopeScan(scope, _believable(states.get(scope), run.now)) for scope in run.scopes]
         # Every scope at once: a run takes about as long as its slowest scope.
         with ThreadPoolExecutor(max_workers=min(MAX_SCOPE_THREADS, len(scans))) as pool:
             for _ in pool.map(self.scan, scans):
@@ -219,7 +216,7 @@ class _Poll:
             if not state.baseline_complete:
                 result.baseline_polls = max(result.baseline_polls, state.baseline_polls)
             if state != scan.state and scan.unreachable is None:
-                self.store.save_scope(scan.scope, state)
+                self.store.save_scope(scan.scope, state, run.now)
         return result
 
     def out_of_listing_time(self) -> bool:
@@ -499,6 +496,19 @@ class _Poll:
         except SnapshotError:
             # The claim lapses on its own; the job is only delayed by the lease.
             logger.exception("could not release claim", extra=_job_log(transition))
+
+
+def _believable(state: ScopeState | None, now: datetime) -> ScopeState:
+    """A scope's state as this poll can trust it: a new one if there is none, and no
+    watermark if the stored one is later than the poll's clock (it is then rewritten)."""
+    if state is None:
+        return ScopeState(baseline_started_at=now)
+    if state.watermark is not None and state.watermark > now:
+        logger.warning(
+            "watermark in the future; it is rewritten", extra={"at": str(state.watermark)}
+        )
+        return replace(state, watermark=None)
+    return state
 
 
 def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeState:

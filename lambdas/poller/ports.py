@@ -48,8 +48,9 @@ class JobSource(Protocol):
 class SnapshotStore(Protocol):
     def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]: ...
 
-    def save_scope(self, scope: Scope, state: ScopeState) -> None:
-        """Store where the scope stands; its watermark never moves back."""
+    def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
+        """Store where the scope stands. Its watermark never moves back, unless the stored
+        one is malformed or later than `now` (the poll's clock)."""
         ...
 
     def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]: ...

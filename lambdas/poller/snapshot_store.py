@@ -234,7 +234,7 @@ class DynamoSnapshotStore:
                 yield sort_key, item
 
     # --- scope markers -------------------------------------------------------------------
-    def save_scope(self, scope: Scope, state: ScopeState) -> None:
+    def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         """Store where the scope stands. Its watermark never moves back and its baseline,
         once complete, stays complete, whatever order overlapping polls finish in."""
         assignments = [
@@ -269,19 +269,21 @@ class DynamoSnapshotStore:
         }
         action = f"saving scope {scope.key}"
         if state.watermark is not None:
-            watermark_values = {**values, ":w": _epoch(state.watermark), ":n": "N"}
+            with_watermark = {
+                "Key": request["Key"],
+                "UpdateExpression": request["UpdateExpression"].replace(
+                    "SET ", "SET watermark = :w, ", 1
+                ),
+                # Another poll's later watermark wins; a malformed (not a number) one, or
+                # one later than this poll's clock, is replaced.
+                "ConditionExpression": "attribute_not_exists(watermark) OR "
+                "NOT attribute_type(watermark, :n) OR watermark < :w OR watermark > :now",
+                "ExpressionAttributeValues": _encode(
+                    {**values, ":w": _epoch(state.watermark), ":n": "N", ":now": _epoch(now)}
+                ),
+            }
             try:
-                self._table.update(
-                    action,
-                    **request,
-                    UpdateExpression=request["UpdateExpression"].replace(
-                        "SET ", "SET watermark = :w, ", 1
-                    ),
-                    # A malformed (not a number) or later watermark another poll wrote loses.
-                    ConditionExpression="attribute_not_exists(watermark) OR "
-                    "NOT attribute_type(watermark, :n) OR watermark < :w",
-                    ExpressionAttributeValues=_encode(watermark_values),
-                )
+                self._table.update(action, **with_watermark)
                 return
             except ClaimLostError:
                 logger.info("another poll moved the watermark further", extra={"scope": scope.key})

@@ -7,6 +7,7 @@ Each test runs in milliseconds; the moto-based tests in tests/integration cover 
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -529,3 +530,21 @@ def test_scopes_are_listed_at_once() -> None:
 
     assert not result.unreachable
     assert result.listing_complete
+
+
+def test_a_watermark_from_the_future_is_rewritten() -> None:
+    world = World()
+    (arn,) = watching(world, ("job", "PENDING"))
+    scope = Scope()
+    world.store.scopes[scope] = replace(
+        world.store.scopes[scope], watermark=START + timedelta(days=365)
+    )
+    world.later(5)
+    world.source.move(arn, "ACTIVE")
+
+    world.run()
+
+    assert world.heard() == [("job", "PENDING", "ACTIVE")]
+    watermark = world.store.scopes[scope].watermark
+    assert watermark is not None
+    assert watermark <= world.clock.now()
