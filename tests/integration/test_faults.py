@@ -458,15 +458,15 @@ def test_a_future_update_time_does_not_pin_the_watermark(stack: Stack) -> None:
     stack.invoke()
 
     assert stack.heard() == [("odd", "PENDING", "ACTIVE")]
-    now = datetime.now(UTC)
-    assert datetime.fromisoformat(stack.snapshot()[odd]["lastUpdatedDateTime"]) <= now
-    assert float(stack.marker()["watermark"]) <= now.timestamp()
     stack.personalize.set_status(other, "ACTIVE")
 
     between = stack.invoke()
 
     assert between["fullReconcile"] is False
     assert stack.heard() == [("other", "PENDING", "ACTIVE")]
+    now = datetime.now(UTC)
+    assert datetime.fromisoformat(stack.snapshot()[odd]["lastUpdatedDateTime"]) <= now
+    assert float(stack.marker()["watermark"]) <= now.timestamp()
 
 
 def test_a_lone_surrogate_is_replaced_and_the_rest_of_the_poll_is_announced(
@@ -518,8 +518,8 @@ def test_a_newly_watched_solution_version_gets_a_silent_baseline(stack: Stack) -
     stack.personalize.set_status(moving, "ACTIVE")
     widened = stack.invoke()
 
-    assert widened["firstRun"] is True
     assert stack.heard() == [("moving", "IN PROGRESS", "ACTIVE")]
+    assert widened["firstRun"] is True
     assert len(stack.markers()) == 2
     assert len(stack.snapshot()) == 5, "the added version's jobs are recorded silently"
     stack.personalize.add_job("new", "PENDING", solution_version_arn=added)

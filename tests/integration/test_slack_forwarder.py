@@ -77,6 +77,8 @@ EVENT = {
     "failureReason": "bad <input> & more",
     "consoleUrl": "https://us-east-1.console.aws.amazon.com/personalize/home?region=us-east-1",
     "region": "us-east-1",
+    "accountId": "123456789012",
+    "detectedAt": "2026-11-28T21:50:02+00:00",
 }
 
 
@@ -131,6 +133,8 @@ def test_a_digest(slack: FakeSlack) -> None:
         "eventType": "JOB_DIGEST",
         "count": 3,
         "counts": {"JOB_FAILED": 3},
+        "region": "us-east-1",
+        "detectedAt": "2026-11-28T21:50:02+00:00",
         "jobs": [
             {
                 "batchSegmentJobArn": f"arn:x/{i}",
