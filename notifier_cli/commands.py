@@ -6,21 +6,17 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from notifier_cli.deployment import find_deployment
 from notifier_cli.errors import ExitCode
 from notifier_cli.preview import ReadOnlyStore, printing
-from poller.aws import RETRY_CONFIG
+from poller import wiring
 from poller.core import latest_per_job
 from poller.errors import JobListingError
-from poller.personalize_source import PersonalizeJobSource
-from poller.poll import PollRun, poll
+from poller.poll import poll
 from poller.report import raise_on_failure
-from poller.scope_clients import ScopeClients
-from poller.snapshot_store import DynamoSnapshotStore
-from poller.wiring import channels
 
 if TYPE_CHECKING:
     import argparse
@@ -28,17 +24,26 @@ if TYPE_CHECKING:
 
     import boto3
 
-    from notifier_cli.deployment import Deployment
     from poller.models import JobSummary, SnapshotItem
     from poller.poll import PollResult
 
 
 def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> int:
     deployment = find_deployment(session, args.stack, args.function)
-    source, store = _adapters(session, deployment)
-    deployed = channels(deployment.settings, session)
+    settings = deployment.settings
+    source, store, deployed = wiring.adapters(
+        settings, deployment.own_account, deployment.partition, session
+    )
+    started = time.monotonic()
+    run = wiring.poll_run(
+        settings,
+        deployment.own_account,
+        f"notifier-cli-{uuid.uuid4()}",
+        # As long as the deployed function has for a run.
+        time_left=lambda: deployment.timeout_seconds - (time.monotonic() - started),
+    )
     if args.apply:
-        result = poll(source, store, deployed, poll_run(deployment))
+        result = poll(source, store, deployed, run)
         print(
             f"polled {result.jobs_seen} jobs for {deployment.function_name}: "
             f"{len(result.transitions)} transitions, {result.published} published, "
@@ -47,44 +52,15 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
     else:
         print(f"dry run of {deployment.function_name}: what each channel would receive")
         shown = [printing(channel, sys.stdout) for channel in deployed]
-        result = poll(source, ReadOnlyStore(store), shown, poll_run(deployment))
+        result = poll(source, ReadOnlyStore(store), shown, run)
         print(
             f"{result.jobs_seen} jobs, {len(result.transitions)} to announce; "
             "nothing was published or recorded"
         )
     _print_notes(result)
     # The function's own verdict: what fails its invocation fails the command.
-    raise_on_failure(result, len(deployment.scopes))
+    raise_on_failure(result, len(run.scopes))
     return ExitCode.OK
-
-
-def poll_run(deployment: Deployment) -> PollRun:
-    """A run as the deployed function gets it: its settings, scopes and time limit."""
-    settings = deployment.settings
-    started = time.monotonic()
-    return PollRun(
-        region=settings.region,
-        now=datetime.now(UTC),
-        run_id=f"notifier-cli-{uuid.uuid4()}",
-        stuck_after=settings.stuck_after,
-        time_left=lambda: deployment.timeout_seconds - (time.monotonic() - started),
-        clock=time.time,
-        scopes=deployment.scopes,
-        storm_threshold=settings.storm_threshold,
-    )
-
-
-def _adapters(
-    session: boto3.session.Session, deployment: Deployment
-) -> tuple[PersonalizeJobSource, DynamoSnapshotStore]:
-    settings = deployment.settings
-    clients = ScopeClients(
-        deployment.own_account, deployment.partition, settings.member_role_name, session
-    )
-    return (
-        PersonalizeJobSource(clients),
-        DynamoSnapshotStore(settings.table_name, session.client("dynamodb", config=RETRY_CONFIG)),
-    )
 
 
 def _print_notes(result: PollResult) -> None:
@@ -116,7 +92,9 @@ def _print_notes(result: PollResult) -> None:
 
 def status_command(args: argparse.Namespace, session: boto3.session.Session) -> int:
     deployment = find_deployment(session, args.stack, args.function)
-    source, store = _adapters(session, deployment)
+    source, store, _channels = wiring.adapters(
+        deployment.settings, deployment.own_account, deployment.partition, session
+    )
     live: dict[str, JobSummary] = {}
     unlisted = 0
     for scope in deployment.scopes:

@@ -1,18 +1,58 @@
-"""Builds the channels a poll announces on, from settings and (optionally) a session."""
+"""Builds a poll's adapters and run from settings: one place for the function and the
+command-line tool, so both poll exactly alike."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from poller.aws import RETRY_CONFIG
 from poller.channels.eventbridge import EventBridgePublisher
 from poller.channels.sns import SnsPublisher
-from poller.poll import Channel
+from poller.personalize_source import PersonalizeJobSource
+from poller.poll import Channel, PollRun
+from poller.scope_clients import ScopeClients
+from poller.snapshot_store import DynamoSnapshotStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import boto3
 
     from poller.settings import Settings
+
+
+def adapters(
+    config: Settings,
+    own_account: str,
+    partition: str,
+    session: boto3.session.Session | None = None,
+) -> tuple[PersonalizeJobSource, DynamoSnapshotStore, list[Channel]]:
+    """The source, store and channels of a poll running in `own_account`."""
+    clients = ScopeClients(own_account, partition, config.member_role_name, session)
+    dynamodb = session.client("dynamodb", config=RETRY_CONFIG) if session else None
+    return (
+        PersonalizeJobSource(clients),
+        DynamoSnapshotStore(config.table_name, dynamodb),
+        channels(config, session),
+    )
+
+
+def poll_run(
+    config: Settings, own_account: str, run_id: str, time_left: Callable[[], float]
+) -> PollRun:
+    """A run starting now, over every scope the settings watch."""
+    return PollRun(
+        region=config.region,
+        now=datetime.now(UTC),
+        run_id=run_id,
+        stuck_after=config.stuck_after,
+        time_left=time_left,
+        clock=time.time,
+        scopes=config.scopes(own_account),
+        storm_threshold=config.storm_threshold,
+    )
 
 
 def channels(config: Settings, session: boto3.session.Session | None = None) -> list[Channel]:
