@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from poller.ports import SnapshotStore
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+NOW = T0 + timedelta(days=1)  # the clock of the polls that save scope states
 ARN = job_arn("contract")
 OTHER = job_arn("contract-other")
 SCOPE = Scope(None, "123456789012", "us-east-1")
@@ -119,7 +121,7 @@ def dynamo_subject(local_aws: LocalAws, spec: PollerSpec) -> Subject:
         )
 
     def watermark(scope: Scope, value: Any) -> None:
-        stored = value.timestamp() if isinstance(value, datetime) else value
+        stored = Decimal(str(value.timestamp())) if isinstance(value, datetime) else value
         hand_edit(SCOPE_PREFIX + scope.key, "watermark", stored)
 
     return Subject(
@@ -268,7 +270,7 @@ def test_baseline_writes_are_read_back_and_replace_what_was_there(subject: Subje
 
 
 def test_scope_markers_are_not_records(subject: Subject) -> None:
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(1)))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(1)), NOW)
     subject.store.write_baseline([SnapshotItem(ARN, "ACTIVE")], T0)
 
     assert set(subject.store.load_all()) == {ARN}
@@ -300,17 +302,17 @@ def test_a_scope_state_is_saved_and_loaded(subject: Subject) -> None:
         last_full_read_at=at(1),
     )
 
-    subject.store.save_scope(SCOPE, state)
+    subject.store.save_scope(SCOPE, state, NOW)
 
     assert subject.scope() == state
     assert subject.store.load_scopes([SCOPE, VERSION_SCOPE]) == {SCOPE: state}
-    subject.store.save_scope(VERSION_SCOPE, ScopeState(baseline_started_at=at(30)))
+    subject.store.save_scope(VERSION_SCOPE, ScopeState(baseline_started_at=at(30)), NOW)
     assert subject.scope(VERSION_SCOPE) == ScopeState(baseline_started_at=at(30))
     assert subject.scope() == state, "each scope has its own marker"
 
 
 def test_a_scope_moves_on_but_its_baseline_start_and_completion_stay(subject: Subject) -> None:
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, checkpoint="page-3"))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, checkpoint="page-3"), NOW)
     subject.store.save_scope(
         SCOPE,
         ScopeState(
@@ -319,13 +321,14 @@ def test_a_scope_moves_on_but_its_baseline_start_and_completion_stay(subject: Su
             baseline_polls=2,
             last_full_read_at=at(61),
         ),
+        NOW,
     )
     done = ScopeState(
         baseline_started_at=T0, baseline_complete=True, baseline_polls=2, last_full_read_at=at(61)
     )
     assert subject.scope() == done, "the checkpoint is gone, the start is the first one"
 
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, baseline_polls=5))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, baseline_polls=5), NOW)
 
     assert subject.scope() == replace(done, baseline_polls=5, last_full_read_at=None), (
         "completion never reverts"
@@ -333,17 +336,17 @@ def test_a_scope_moves_on_but_its_baseline_start_and_completion_stay(subject: Su
 
 
 def test_the_watermark_never_moves_back(subject: Subject) -> None:
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)))
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(5)))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)), NOW)
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(5)), NOW)
     assert subject.scope() == ScopeState(baseline_started_at=T0, watermark=at(10))
 
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, baseline_polls=1))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, baseline_polls=1), NOW)
     assert subject.scope() == ScopeState(
         baseline_started_at=T0, baseline_polls=1, watermark=at(10)
     ), "a state without a watermark keeps the stored one"
 
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)))
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(11)))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)), NOW)
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(11)), NOW)
     assert subject.scope() == ScopeState(baseline_started_at=T0, watermark=at(11))
 
 
@@ -359,24 +362,18 @@ def test_a_malformed_watermark_reads_as_none_and_is_rewritten(
                 "(TypeError), where DynamoSnapshotStore reads None and rewrites it",
             )
         )
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)), NOW)
     subject.hand_edit_watermark(SCOPE, "soon")
 
     assert subject.scope() == ScopeState(baseline_started_at=T0)
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(5)))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(5)), NOW)
     assert subject.scope() == ScopeState(baseline_started_at=T0, watermark=at(5))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="neither store rewrites a watermark stored in the future: save_scope keeps any "
-    "later watermark, so one past the clock is never corrected and polls between full "
-    "reads skip every job updated before it",
-)
-def test_a_watermark_in_the_future_is_rewritten(subject: Subject) -> None:
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)))
-    subject.hand_edit_watermark(SCOPE, datetime.now(UTC) + timedelta(days=365))
+def test_a_watermark_later_than_the_polls_clock_is_rewritten(subject: Subject) -> None:
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)), NOW)
+    subject.hand_edit_watermark(SCOPE, NOW + timedelta(days=365))
 
-    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(20)))
+    subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(20)), NOW)
 
     assert subject.scope() == ScopeState(baseline_started_at=T0, watermark=at(20))
