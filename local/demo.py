@@ -15,8 +15,8 @@ import signal
 import sys
 import textwrap
 import time
-from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any, Self
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from moto.sns.models import sns_backends  # moto's documented way to read what a topic sent
@@ -25,6 +25,7 @@ from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import LocalAws, drain_queue
 from local.provision import provision, subscribe_queue
 from local.requests_counter import count_requests
+from local.snapshot import set_scope_times
 from local.story import Story, compare
 from local.template import read_poller, schedule_minutes, synth
 
@@ -33,10 +34,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from local.story import Expected
+    from local.template import PollerSpec
 
 DEMO_EMAIL = "ml-team@example.com"
 WIDTH = 78
-POLL_DELAY_SECONDS = 20  # a scheduled poll starts this long after its tick
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,24 +57,12 @@ def rule(title: str = "") -> str:
     return f"── {title} ".ljust(WIDTH, "─") if title else "─" * WIDTH
 
 
-def load_handler(
-    handler: str, story_time: Callable[[], float]
-) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """Import the handler as Lambda does: module imported once (code root: see local/).
-
-    The story plays in accelerated time, so the handler's clock (datetime.now) is the
-    story's: each poll happens at its tick, after the changes the story made for it.
-    """
-    module_name, _, function = handler.rpartition(".")
-    module = importlib.import_module(module_name)
-
-    class StoryTime(datetime):
-        @classmethod
-        def now(cls, tz: tzinfo | None = None) -> Self:
-            return cls.fromtimestamp(story_time(), tz)
-
-    setattr(module, "datetime", StoryTime)  # noqa: B010 - the handler module's own name
-    loaded: Callable[[dict[str, Any], Any], dict[str, Any]] = getattr(module, function)
+def load_handler(handler: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """Import the handler as Lambda does: module imported once (code root: see local/)."""
+    module, _, function = handler.rpartition(".")
+    loaded: Callable[[dict[str, Any], Any], dict[str, Any]] = getattr(
+        importlib.import_module(module), function
+    )
     return loaded
 
 
@@ -134,6 +123,41 @@ def progress_line(result: dict[str, Any]) -> str:
     return line + (" (first run: recorded silently)" if result["firstRun"] else "")
 
 
+def poll_once(
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any]
+) -> dict[str, Any]:
+    """One scheduled invocation; a failed run is reported, not fatal."""
+    try:
+        return handler(event, LocalLambdaContext())
+    except Exception as err:  # noqa: BLE001 - reported in the run's progress line
+        return {"error": f"{type(err).__name__}: {err}"}
+
+
+def show_people(aws: LocalAws, topic_arn: str, seen: int, spec: PollerSpec) -> tuple[int, int]:
+    """Show what the people topic sent since `seen`: how many messages, how many emails."""
+    sent = sent_messages(aws, topic_arn, seen)
+    emails = 0
+    for subject, bodies, event_type in sent:
+        show_slack(bodies["https"])
+        if for_people(event_type, spec.email_filter_policy):
+            show_email(subject, bodies["email"])
+            emails += 1
+    return len(sent), emails
+
+
+def show_pipeline(sqs: Any, queue_url: str, people_types: set[str]) -> tuple[list[Expected], int]:
+    """Show the events a pipeline's queue received: each as heard, and how many of them
+    people want."""
+    heard: list[Expected] = []
+    for_people_count = 0
+    for notification in drain_queue(sqs, queue_url):
+        event = json.loads(str(notification["Message"]))
+        for_people_count += event["eventType"] in people_types
+        heard.append((event["batchSegmentJobArn"], event["previousStatus"], event["status"]))
+        print(f"  pipeline <- {json.dumps(event, separators=(',', ':'))}")
+    return heard, for_people_count
+
+
 def summary_table(rows: list[tuple[str, str]]) -> str:
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
@@ -162,10 +186,11 @@ def run(args: argparse.Namespace) -> int:
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
         requests: Counter[str] = count_requests(boto3.DEFAULT_SESSION)
-        story = Story(
-            aws.personalize, args.seed, args.jobs, start=time.time() - 3600, tick_minutes=period
-        )
-        handler = load_handler(spec.handler, lambda: story.now + POLL_DELAY_SECONDS)
+        handler = load_handler(spec.handler)
+        # The story is played in accelerated time, ending before now: the poller's clock is
+        # the wall clock, so every change it lists has already happened.
+        start = time.time() - (args.ticks + 1) * period * 60
+        story = Story(aws.personalize, args.seed, args.jobs, start=start, tick_minutes=period)
         expected: list[Expected] = []
         received: list[Expected] = []
         published = emails = people_expected = errors = 0
@@ -178,24 +203,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n{rule(f'tick {tick + 1}/{args.ticks}  {clock}  (every {period} min)')}")
             for line in story.narration:
                 print(f"  · {line}")
-            try:
-                result = handler(scheduled_event(aws.region, rule_arn), LocalLambdaContext())
-            except Exception as err:  # noqa: BLE001 - a failed run is reported, not fatal
-                errors += 1
-                result = {"error": f"{type(err).__name__}: {err}"}
-            for subject, bodies, event_type in sent_messages(aws, people_topic_arn, published):
-                published += 1
-                show_slack(bodies["https"])
-                if for_people(event_type, spec.email_filter_policy):
-                    show_email(subject, bodies["email"])
-                    emails += 1
-            for notification in drain_queue(observer.client("sqs"), queue_url):
-                event = json.loads(str(notification["Message"]))
-                people_expected += event["eventType"] in people_types
-                received.append(
-                    (event["batchSegmentJobArn"], event["previousStatus"], event["status"])
+            result = poll_once(handler, scheduled_event(aws.region, rule_arn))
+            errors += "error" in result
+            if tick == 0:
+                # The notifier was deployed at the story's first tick: jobs created since
+                # then are new to it, those before are its silent baseline.
+                deployed = datetime.fromtimestamp(story.clock(0), UTC)
+                set_scope_times(
+                    observer.client("dynamodb"), resources.table_name, baselineStartedAt=deployed
                 )
-                print(f"  pipeline <- {json.dumps(event, separators=(',', ':'))}")
+            messages, mailed = show_people(aws, people_topic_arn, published, spec)
+            published, emails = published + messages, emails + mailed
+            heard, for_people_count = show_pipeline(observer.client("sqs"), queue_url, people_types)
+            received += heard
+            people_expected += for_people_count
             print(progress_line(result))
 
         problems = compare(expected, received)

@@ -36,11 +36,9 @@ class Story:
     heard: dict[str, str] = field(default_factory=dict)  # status as of the last poll
     lifecycles: dict[str, list[str]] = field(default_factory=dict)  # statuses still to come
     narration: list[str] = field(default_factory=list)
-    now: float = field(init=False)  # the story's time: its current tick's
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # noqa: S311 - a story, not a secret
-        self.now = self.start
 
     def clock(self, tick: int) -> float:
         return self.start + tick * self.tick_minutes * 60
@@ -67,7 +65,7 @@ class Story:
     def before_tick(self, tick: int) -> None:
         """Change the jobs as time passes up to this tick's poll."""
         self.narration = []
-        now = self.now = self.clock(tick)
+        now = self.clock(tick)
         if tick == 0:
             self._history(now)
             return
