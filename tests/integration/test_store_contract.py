@@ -16,8 +16,9 @@ import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
+from job_events.vocabulary import EventType
 from poller.errors import ClaimLostError
-from poller.models import EventType, JobSummary, Scope, ScopeState, SnapshotItem, Transition
+from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
 from poller.snapshot_store import (
     JOB_PARTITION,
     PARTITION_KEY,
