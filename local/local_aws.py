@@ -18,6 +18,7 @@ import urllib.request
 from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
+import boto3
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -41,6 +42,8 @@ MOTO_SERVICES = (
     "SQS",
     "EVENTBRIDGE",
     "STS",
+    "IAM",
+    "LAMBDA",
     "CLOUDFORMATION",
     "SECRETS_MANAGER",
 )
@@ -60,6 +63,8 @@ class CountingFaultyApp:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self._faults: dict[str, deque[Fault]] = {}
+        # Roles that do not exist (or do not trust the caller): AssumeRole is denied.
+        self.missing_roles: set[str] = set()
 
     def inject_fault(self, operation: str, fault: Fault, times: int) -> None:
         with self._lock:
@@ -69,6 +74,7 @@ class CountingFaultyApp:
         with self._lock:
             self.calls.clear()
             self._faults.clear()
+            self.missing_roles.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         operation, json_protocol = self._operation(environ)
@@ -78,6 +84,8 @@ class CountingFaultyApp:
             self.calls[operation] += 1
             queue = self._faults.get(operation)
             fault = queue.popleft() if queue else None
+            if fault is None and operation == "sts:AssumeRole":
+                fault = self._denied(environ)
         if fault is None:
             return self._app(environ, start_response)  # type: ignore[no-any-return]
         if json_protocol:
@@ -95,6 +103,15 @@ class CountingFaultyApp:
             [("Content-Type", content_type), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+    def _denied(self, environ: dict[str, Any]) -> Fault | None:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        role = urllib.parse.parse_qs(raw.decode(errors="replace")).get("RoleArn", [""])[0]
+        if role not in self.missing_roles:
+            return None
+        return Fault("AccessDenied", 403, f"not authorized to perform: sts:AssumeRole on {role}")
 
     @staticmethod
     def _operation(environ: dict[str, Any]) -> tuple[str | None, bool]:
@@ -119,6 +136,8 @@ class LocalAws:
         self.moto = CountingFaultyApp(DomainDispatcherApplication(create_backend_app))
         self._server: BaseWSGIServer | None = None
         self.moto_endpoint = ""
+        self._accounts: dict[str, str] = {}
+        self.personalize.identify = self.account_of
 
     def start(self) -> LocalAws:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
@@ -157,6 +176,22 @@ class LocalAws:
         """Fail the next `times` calls of a moto operation, e.g. "dynamodb:UpdateItem"."""
         self.moto.inject_fault(operation, Fault(code, http_status, message), times)
 
+    def account_of(self, access_key: str) -> str:
+        """The account an access key belongs to, as moto's STS issued it (an assumed role's
+        keys belong to the role's account; the local default keys to the default one)."""
+        account = self._accounts.get(access_key)
+        if account is None:
+            sts = boto3.session.Session().client(
+                "sts",
+                endpoint_url=self.moto_endpoint,
+                region_name=self.region,
+                aws_access_key_id=access_key,
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
+            account = str(sts.get_caller_identity()["Account"])
+            self._accounts[access_key] = account
+        return account
+
     def calls(self) -> Counter[str]:
         """Requests received per "service:Operation", at both endpoints."""
         personalize = Counter({f"personalize:{op}": n for op, n in self.personalize.calls.items()})
@@ -169,6 +204,7 @@ class LocalAws:
             response.read()
         self.moto.reset()
         self.personalize.reset()
+        self._accounts.clear()
 
     def __enter__(self) -> LocalAws:
         return self.start()

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 TARGET_PREFIX = "AmazonPersonalize."
+# SigV4: "Credential=<access key>/<date>/<region>/<service>/aws4_request"
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/[^/]+/aws4_request")
 SUMMARY_FIELDS = (
     "batchSegmentJobArn",
     "jobName",
@@ -49,23 +55,36 @@ class PersonalizeEmulator:
         self.region = region
         self.account_id = account_id
         self.calls: Counter[str] = Counter()
+        # Requests per (account, region) the caller was in, as a member account would see.
+        self.calls_by_scope: Counter[tuple[str, str]] = Counter()
+        # The account of a caller's access key (LocalAws asks moto's STS, which issued the
+        # keys of an assumed role); without it, every caller is in `account_id`.
+        self.identify: Callable[[str], str] | None = None
         # Seconds each call of an operation takes before it is answered, as a slow service
         # would: e.g. delay["DescribeBatchSegmentJob"] = 0.5.
         self.delay: dict[str, float] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         # Listing order per solution-version scope, rebuilt only when jobs are added, so a
         # page costs its own size rather than a sort of every job.
-        self._ordered: dict[str | None, list[dict[str, Any]]] = {}
+        self._ordered: dict[tuple[str, str, str | None], list[dict[str, Any]]] = {}
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     # --- state -------------------------------------------------------------------------
-    def job_arn(self, name: str) -> str:
-        return f"arn:aws:personalize:{self.region}:{self.account_id}:batch-segment-job/{name}"
+    def job_arn(self, name: str, account: str | None = None, region: str | None = None) -> str:
+        place = f"{region or self.region}:{account or self.account_id}"
+        return f"arn:aws:personalize:{place}:batch-segment-job/{name}"
 
-    def solution_version_arn(self, solution: str = "segments", version: str = "1") -> str:
-        return f"arn:aws:personalize:{self.region}:{self.account_id}:solution/{solution}/{version}"
+    def solution_version_arn(
+        self,
+        solution: str = "segments",
+        version: str = "1",
+        account: str | None = None,
+        region: str | None = None,
+    ) -> str:
+        place = f"{region or self.region}:{account or self.account_id}"
+        return f"arn:aws:personalize:{place}:solution/{solution}/{version}"
 
     def add_job(
         self,
@@ -75,18 +94,22 @@ class PersonalizeEmulator:
         solution_version_arn: str | None = None,
         failure_reason: str | None = None,
         at: float | None = None,
+        account: str | None = None,
+        region: str | None = None,
         **extra: Any,
     ) -> str:
-        """Create a job; returns its ARN. `extra` holds DescribeBatchSegmentJob-only fields."""
+        """Create a job in an account and region (by default the emulator's own); returns
+        its ARN. `extra` holds DescribeBatchSegmentJob-only fields."""
         now = time.time() if at is None else at
-        arn = self.job_arn(name)
+        arn = self.job_arn(name, account, region)
         job = {
             "batchSegmentJobArn": arn,
             "jobName": name,
             "status": status,
             "creationDateTime": now,
             "lastUpdatedDateTime": now,
-            "solutionVersionArn": solution_version_arn or self.solution_version_arn(),
+            "solutionVersionArn": solution_version_arn
+            or self.solution_version_arn(account=account, region=region),
             "failureReason": failure_reason,
             **extra,
         }
@@ -136,12 +159,18 @@ class PersonalizeEmulator:
             self._ordered.clear()
             self._faults.clear()
             self.calls.clear()
+            self.calls_by_scope.clear()
             self.delay.clear()
 
     # --- operations --------------------------------------------------------------------
-    def handle(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def handle(
+        self, operation: str, body: dict[str, Any], caller: tuple[str, str] | None = None
+    ) -> dict[str, Any]:
+        """Answer one call from `caller` (account, region): each sees only its own jobs."""
+        caller = caller or (self.account_id, self.region)
         with self._lock:
             self.calls[operation] += 1
+            self.calls_by_scope[caller] += 1
             queue = self._faults.get(operation)
             if queue:
                 fault = queue.popleft()
@@ -150,17 +179,17 @@ class PersonalizeEmulator:
         if delay:
             time.sleep(delay)  # outside the lock: other calls are answered meanwhile
         if operation == "ListBatchSegmentJobs":
-            return self._list(body)
+            return self._list(body, caller)
         if operation == "DescribeBatchSegmentJob":
-            return self._describe(body)
+            return self._describe(body, caller)
         raise ApiError("UnknownOperationException", 400, f"{operation} is not emulated")
 
-    def _list(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _list(self, body: dict[str, Any], caller: tuple[str, str]) -> dict[str, Any]:
         max_results = body.get("maxResults", 100)
         if not isinstance(max_results, int) or not 1 <= max_results <= 100:
             raise ApiError("InvalidInputException", 400, "maxResults must be 1-100")
-        scope = body.get("solutionVersionArn")
-        offset = self._decode_token(body.get("nextToken"), scope)
+        scope = (*caller, body.get("solutionVersionArn"))
+        offset = self._decode_token(body.get("nextToken"), "/".join(map(str, scope)))
         with self._lock:
             jobs = self._listing_order(scope)
             page = [
@@ -170,15 +199,25 @@ class PersonalizeEmulator:
             more = offset + max_results < len(jobs)
         response: dict[str, Any] = {"batchSegmentJobs": page}
         if more:
-            response["nextToken"] = self._encode_token(offset + max_results, scope)
+            response["nextToken"] = self._encode_token(
+                offset + max_results, "/".join(map(str, scope))
+            )
         return response
 
-    def _listing_order(self, scope: str | None) -> list[dict[str, Any]]:
+    def _belongs(self, job: dict[str, Any], account: str, region: str) -> bool:
+        parts = str(job.get("batchSegmentJobArn") or "").split(":")
+        if len(parts) < 6:  # a raw summary without an ARN: the emulator's own
+            return (account, region) == (self.account_id, self.region)
+        return (parts[4], parts[3]) == (account, region)
+
+    def _listing_order(self, scope: tuple[str, str, str | None]) -> list[dict[str, Any]]:
+        account, region, version = scope
         if scope not in self._ordered:
             jobs = [
                 job
                 for job in self._jobs.values()
-                if scope is None or job.get("solutionVersionArn") == scope
+                if self._belongs(job, account, region)
+                and (version is None or job.get("solutionVersionArn") == version)
             ]
             # Newest first, as the console shows them; ties broken by ARN for a stable order.
             jobs.sort(
@@ -187,11 +226,11 @@ class PersonalizeEmulator:
             self._ordered[scope] = jobs
         return self._ordered[scope]
 
-    def _describe(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _describe(self, body: dict[str, Any], caller: tuple[str, str]) -> dict[str, Any]:
         arn = body.get("batchSegmentJobArn")
         with self._lock:
             job = self._jobs.get(arn) if isinstance(arn, str) else None
-            if job is None:
+            if job is None or not self._belongs(job, *caller):
                 raise ApiError("ResourceNotFoundException", 400, f"{arn} not found")
             return {"batchSegmentJob": {k: v for k, v in job.items() if v is not None}}
 
@@ -212,6 +251,16 @@ class PersonalizeEmulator:
         except (ValueError, KeyError, TypeError) as err:
             raise ApiError("InvalidNextTokenException", 400, "The token is not valid") from err
 
+    def caller(self, authorization: str) -> tuple[str, str]:
+        """(account, region) of a signed request: the region from its SigV4 credential
+        scope, the account from whoever its access key belongs to."""
+        match = _CREDENTIAL.search(authorization)
+        if match is None:
+            return self.account_id, self.region
+        access_key, region = match.group(1), match.group(2)
+        account = self.identify(access_key) if self.identify else self.account_id
+        return account, region
+
     # --- server ------------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         emulator = self
@@ -228,7 +277,9 @@ class PersonalizeEmulator:
                     if not target.startswith(TARGET_PREFIX):
                         raise ApiError("UnknownOperationException", 400, f"bad target {target!r}")
                     body = json.loads(raw or b"{}")
-                    self._send(200, emulator.handle(target.removeprefix(TARGET_PREFIX), body))
+                    caller = emulator.caller(self.headers.get("Authorization", ""))
+                    operation = target.removeprefix(TARGET_PREFIX)
+                    self._send(200, emulator.handle(operation, body, caller))
                 except ApiError as err:
                     self._send(
                         err.fault.http_status,

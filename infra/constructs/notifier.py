@@ -147,7 +147,6 @@ class Notifier(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=[
-                    "dynamodb:GetItem",
                     "dynamodb:BatchGetItem",
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",

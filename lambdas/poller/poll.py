@@ -212,10 +212,16 @@ class _Poll:
             logger.warning("listing stopped early for the deadline", extra={"pages": result.pages})
         self.deliver(delivery_order(result.transitions))
         for scan in scans:
+            if scan.unreachable is not None:
+                if scan.scope not in states:
+                    # Watching began now, reached or not: jobs created from here on are
+                    # new, however late the scope can first be listed.
+                    self.store.save_scope(scan.scope, scan.state, run.now)
+                continue
             state = _next_state(scan, run, result)
             if not state.baseline_complete:
                 result.baseline_polls = max(result.baseline_polls, state.baseline_polls)
-            if state != scan.state and scan.unreachable is None:
+            if state != scan.state:
                 self.store.save_scope(scan.scope, state, run.now)
         return result
 

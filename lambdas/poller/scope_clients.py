@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 ROLE_SESSION_NAME = "personalize-segment-job-notifier"
 
 
+def default_session() -> boto3.session.Session:
+    """boto3's default session: the one boto3.client() uses for the poller's other clients."""
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None
+    return boto3.DEFAULT_SESSION
+
+
 def member_role_arn(partition: str, account: str, role_name: str) -> str:
     return f"arn:{partition}:iam::{account}:role/{role_name}"
 
@@ -69,7 +77,7 @@ class ScopeClients:
         self._own_account = own_account
         self._partition = partition
         self._role_name = member_role_name
-        self._session = session or boto3.session.Session()
+        self._session = session or default_session()
         self._sessions: dict[str, boto3.session.Session] = {own_account: self._session}
         self._clients: dict[tuple[str, str], PersonalizeClient] = {}
         self._lock = threading.Lock()

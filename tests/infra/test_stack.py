@@ -167,7 +167,6 @@ def test_role_has_least_privilege(template: Template) -> None:
         (
             "dynamodb:BatchGetItem",
             "dynamodb:BatchWriteItem",
-            "dynamodb:GetItem",
             "dynamodb:Query",
             "dynamodb:UpdateItem",
         ): {"Fn::GetAtt": [table_id, "Arn"]},

@@ -1,0 +1,139 @@
+"""One deployment, every account and region: the real handler against local AWS, where
+moto's STS issues each member account's credentials and the Personalize emulator answers
+each caller with the jobs of its own account and region."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from local.lambda_context import LocalLambdaContext
+from local.template import read_poller, synth
+from poller.errors import ScopesUnreachableError
+from tests.integration.test_iam_usage import ACTION_OF_OPERATION, PLATFORM_PREFIXES, granted_actions
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import Stack
+
+OWN = LocalLambdaContext().account_id
+MEMBER = "222233334444"
+MISSING = "333344445555"  # its reader role was never deployed
+EAST, WEST = "us-east-1", "eu-west-1"
+ROLE = "PersonalizeBatchSegmentJobReader"
+
+
+def watch(stack: Stack, *accounts: str) -> None:
+    stack.configure(
+        WATCHED_ACCOUNTS=",".join(accounts),
+        WATCHED_REGIONS=f"{EAST},{WEST}",
+        MEMBER_ROLE_NAME=ROLE,
+    )
+
+
+def jobs_everywhere(stack: Stack, *accounts: str) -> dict[tuple[str, str], str]:
+    return {
+        (account, region): stack.personalize.add_job(
+            f"job-{account}-{region}", "IN PROGRESS", account=account, region=region
+        )
+        for account in accounts
+        for region in (EAST, WEST)
+    }
+
+
+def attributes(notification: dict[str, Any]) -> dict[str, str]:
+    return {k: v["Value"] for k, v in notification["MessageAttributes"].items()}
+
+
+def test_every_account_and_region_is_polled_and_named_in_its_events(stack: Stack) -> None:
+    watch(stack, OWN, MEMBER)
+    arns = jobs_everywhere(stack, OWN, MEMBER)
+    stack.start_watching()
+    for arn in arns.values():
+        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="bad input")
+
+    result = stack.invoke()
+
+    assert result["published"] == 4
+    told = stack.notifications()
+    scopes = {(attributes(n)["accountId"], attributes(n)["region"]) for n in told}
+    assert scopes == set(arns)
+    for notification in told:
+        event = json.loads(notification["Message"])
+        assert (event["accountId"], event["region"]) == (
+            attributes(notification)["accountId"],
+            attributes(notification)["region"],
+        )
+        assert event["consoleUrl"].startswith(f"https://{event['region']}.console.")
+    assert set(stack.personalize.calls_by_scope) == set(arns), "each listed as itself"
+    # Assumed once per member account, then its refreshing credentials are reused.
+    assert stack.aws.moto.calls["sts:AssumeRole"] == 1
+    stack.invoke()
+    assert stack.aws.moto.calls["sts:AssumeRole"] == 1
+
+
+def test_an_account_without_its_role_is_named_and_the_others_announced_once(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watch(stack, OWN, MEMBER, MISSING)
+    stack.aws.moto.missing_roles.add(f"arn:aws:iam::{MISSING}:role/{ROLE}")
+    arns = jobs_everywhere(stack, OWN, MEMBER, MISSING)
+    assert stack.invoke()["firstRun"] is True  # watching begins, for every scope
+    for arn in arns.values():
+        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="bad input")
+    capsys.readouterr()
+
+    result = stack.invoke()
+
+    assert set(result["unreachableScopes"]) == {f"{MISSING}/{EAST}", f"{MISSING}/{WEST}"}
+    assert "AccessDenied" in result["unreachableScopes"][f"{MISSING}/{EAST}"]
+    reachable = {s for s in arns if s[0] != MISSING}
+    told = [(attributes(n)["accountId"], attributes(n)["region"]) for n in stack.notifications()]
+    assert sorted(told) == sorted(reachable), "each reachable failure exactly once"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    named = {m["scope"] for m in metrics if "ScopeErrors" in m}
+    assert named == {f"{MISSING}/{EAST}", f"{MISSING}/{WEST}"}
+    assert any(m.get("PollSucceeded") for m in metrics), "the reachable scopes keep the heartbeat"
+
+    # Once its member stack is deployed: what existed when watching began is its silent
+    # baseline, and a job created since is announced, once.
+    late = stack.personalize.add_job("late", "PENDING", account=MISSING, region=WEST)
+    stack.aws.moto.missing_roles.clear()
+    assert stack.invoke()["firstRun"] is True
+    stack.personalize.set_status(late, "CREATE FAILED", failure_reason="bad input")
+    stack.invoke()
+    told = [
+        (attributes(n)["jobName"], attributes(n)["previousStatus"], attributes(n)["accountId"])
+        for n in stack.notifications()
+    ]
+    assert told == [("late", "NONE", MISSING), ("late", "PENDING", MISSING)]
+
+
+def test_nothing_reachable_fails_the_run(stack: Stack) -> None:
+    watch(stack, MISSING)
+    stack.aws.moto.missing_roles.add(f"arn:aws:iam::{MISSING}:role/{ROLE}")
+
+    with pytest.raises(ScopesUnreachableError, match=f"{MISSING}/{EAST}"):
+        stack.invoke()
+
+
+def test_the_role_of_a_multi_account_poller_grants_exactly_its_calls(stack: Stack) -> None:
+    template = synth({"accounts": f"{OWN},{MEMBER}", "regions": f"{EAST},{WEST}"})
+    environment = read_poller(template).environment
+    assert environment["WATCHED_ACCOUNTS"] == f"{OWN},{MEMBER}"
+    watch(stack, OWN, MEMBER)
+    arns = jobs_everywhere(stack, OWN, MEMBER)
+    stack.invoke()  # the first run: its baseline is written in batches
+    for arn in arns.values():
+        stack.personalize.set_status(arn, "ACTIVE")
+    stack.invoke()
+    stack.full_read_due()
+    stack.invoke()
+
+    used = {ACTION_OF_OPERATION.get(call, call) for call in stack.calls}
+    used.add("sts:AssumeRole")  # sent by the credential fetcher before the first list
+    granted = granted_actions(template, read_poller(template).handler)
+    code_grants = {a for a in granted if not a.startswith(PLATFORM_PREFIXES)}
+    assert used - granted == set(), "called without a grant"
+    assert code_grants - used == set(), "granted but never called"
