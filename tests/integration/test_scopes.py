@@ -103,11 +103,11 @@ def test_an_account_without_its_role_is_named_and_the_others_announced_once(
     assert stack.invoke()["firstRun"] is True
     stack.personalize.set_status(late, "CREATE FAILED", failure_reason="bad input")
     stack.invoke()
-    told = [
+    late_told = [
         (attributes(n)["jobName"], attributes(n)["previousStatus"], attributes(n)["accountId"])
         for n in stack.notifications()
     ]
-    assert told == [("late", "NONE", MISSING), ("late", "PENDING", MISSING)]
+    assert late_told == [("late", "NONE", MISSING), ("late", "PENDING", MISSING)]
 
 
 def test_nothing_reachable_fails_the_run(stack: Stack) -> None:
