@@ -10,6 +10,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -22,6 +23,7 @@ from local.provision import create_queue, provision, subscribe_queue
 from local.snapshot import job_records, make_full_read_due, scope_markers, set_scope_times
 from local.template import PollerSpec, read_poller, synth
 from poller.channels.eventbridge import SOURCE
+from poller.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -76,15 +78,20 @@ class Stack:
         """Change the poller's environment, as a deploy with new context would."""
         for name, value in environment.items():
             self.monkeypatch.setenv(name, value)
-        reset_handler_caches(self.spec)
 
     # --- the poller --------------------------------------------------------------------
     def invoke(
         self, event: Any = SCHEDULED, context: LocalLambdaContext | None = None
     ) -> dict[str, Any]:
-        """One invocation of the real handler, by default as the schedule makes it."""
-        handler = poller_handler(self.spec).handler
-        result: dict[str, Any] = handler(event, context or LocalLambdaContext())
+        """One invocation of the real handler, by default as the schedule makes it.
+
+        The resources have the same names in every test, so a warm container's settings
+        and clients stay valid; after a change of environment, the container is new.
+        """
+        module = poller_handler(self.spec)
+        if module.settings() != Settings.from_env(os.environ):
+            reset_handler_caches(self.spec)
+        result: dict[str, Any] = module.handler(event, context or LocalLambdaContext())
         return result
 
     def start_watching(self, ago: timedelta = timedelta(minutes=10)) -> None:
@@ -130,8 +137,8 @@ class Stack:
     def people_queue(self, filter_policy: dict[str, Any] | None = None) -> str:
         """A queue subscribed to the people topic (optionally with a filter policy)."""
         name = f"people-{len(filter_policy or {})}"
-        session = boto3.session.Session()
-        return subscribe_queue(session, os.environ["PEOPLE_TOPIC_ARN"], name, filter_policy)
+        topic = os.environ["PEOPLE_TOPIC_ARN"]
+        return subscribe_queue(observer_session(), topic, name, filter_policy)
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Job records by ARN, each attribute as its Python value (numbers as Decimal)."""
@@ -149,10 +156,11 @@ class Stack:
     @property
     def calls(self) -> Counter[str]:
         """Requests per "service:Operation" since the last clear_calls(): each the handler
-        sent through boto3's default session, and each the Personalize endpoint answered
-        (the poller lists and describes through clients of its own)."""
+        sent to moto through boto3's default session, and each the Personalize endpoint
+        answered (whatever session the poller's clients for each scope came from)."""
+        to_moto = [call for call in self.sent if not call.startswith("personalize:")]
         personalize = {f"personalize:{op}": n for op, n in self.personalize.calls.items()}
-        return Counter(self.sent) + Counter(personalize)
+        return Counter(to_moto) + Counter(personalize)
 
     def clear_calls(self) -> None:
         self.sent.clear()
@@ -174,9 +182,35 @@ def poller_handler(spec: PollerSpec) -> Any:
     return importlib.import_module(module)
 
 
+@cache
+def observer_session() -> boto3.session.Session:
+    """The tests' own session, apart from boto3's default one that the handler's requests
+    are counted in. One for the whole run: a session parses each service's model once."""
+    return boto3.session.Session()
+
+
+@cache
 def observer_client(service: str) -> Any:
-    """A client outside boto3's default session, so the test's own calls are not counted."""
-    return boto3.session.Session().client(service)  # type: ignore[call-overload]
+    """A client of the tests' own session: the test's calls are not counted."""
+    return observer_session().client(service)  # type: ignore[call-overload]
+
+
+_recording: list[list[str]] = []  # where the handler's requests go: the current test's list
+
+
+@cache
+def handler_session() -> boto3.session.Session:
+    """boto3's default session, which the handler's clients come from, for the whole run:
+    its clients (and the service models they parsed) are reused from test to test, and
+    each request they send is recorded for the test that is running."""
+    session = boto3.session.Session()
+
+    def record(event_name: str, **_: Any) -> None:
+        if _recording:
+            _recording[-1].append(":".join(event_name.split(".", 2)[1:]))
+
+    session.events.register("before-send", record)
+    return session
 
 
 @pytest.fixture(scope="session")
@@ -195,7 +229,7 @@ def stack(
     local_aws: LocalAws, spec: PollerSpec, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Stack]:
     local_aws.reset()
-    session = boto3.session.Session()
+    session = observer_session()
     resources = provision(spec, session)
     for name, value in {**resources.environment, **LOCAL_RUNTIME_ENV}.items():
         monkeypatch.setenv(name, value)
@@ -208,17 +242,12 @@ def stack(
         route_bus_to_queue(session, "machines"),
         monkeypatch,
     )
-    # The handler's clients come from boto3's default session, made afresh for each test.
-    boto3.setup_default_session()
-    assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register(
-        "before-send",
-        lambda event_name, **_: created.sent.append(":".join(event_name.split(".", 2)[1:])),
-    )
-    reset_handler_caches(spec)
+    if boto3.DEFAULT_SESSION is not handler_session():  # clients made elsewhere: forget them
+        boto3.DEFAULT_SESSION = handler_session()
+        reset_handler_caches(spec)
+    _recording.append(created.sent)
     yield created
-    reset_handler_caches(spec)
-    boto3.DEFAULT_SESSION = None
+    _recording.remove(created.sent)
 
 
 def route_bus_to_queue(session: Any, name: str, pattern: dict[str, Any] | None = None) -> str:

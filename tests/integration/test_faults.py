@@ -56,11 +56,11 @@ def test_an_expired_next_token_restarts_the_listing_once(
     original = stack.personalize.handle
     expired: list[str] = []
 
-    def expire_the_first_token(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def expire_the_first_token(operation: str, body: dict[str, Any], *caller: Any) -> Any:
         if body.get("nextToken") and not expired:
             expired.append(body["nextToken"])
             stack.personalize.inject_fault("ListBatchSegmentJobs", "InvalidNextTokenException")
-        return original(operation, body)
+        return original(operation, body, *caller)
 
     monkeypatch.setattr(stack.personalize, "handle", expire_the_first_token)
     stack.invoke()
@@ -82,10 +82,10 @@ def test_a_page_failing_after_its_retries_sends_nothing_and_writes_nothing(
     stack.clear_calls()
     original = stack.personalize.handle
 
-    def fail_later_pages(operation: str, body: dict[str, Any]) -> dict[str, Any]:
+    def fail_later_pages(operation: str, body: dict[str, Any], *caller: Any) -> Any:
         if body.get("nextToken"):
             stack.personalize.inject_fault("ListBatchSegmentJobs", "InternalServerError", 500)
-        return original(operation, body)
+        return original(operation, body, *caller)
 
     monkeypatch.setattr(stack.personalize, "handle", fail_later_pages)
     with pytest.raises(ScopesUnreachableError):

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 from boto3.dynamodb.types import TypeSerializer
 
@@ -27,6 +26,7 @@ from poller.snapshot_store import (
     DynamoSnapshotStore,
 )
 from tests.fakes import MemoryStore, ScriptedClock, job_arn, solution_version_arn
+from tests.integration.conftest import observer_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -104,7 +104,7 @@ class Subject:
 
 
 def dynamo_subject(local_aws: LocalAws, spec: PollerSpec) -> Subject:
-    client: Any = boto3.session.Session().client("dynamodb")
+    client = observer_client("dynamodb")
     table = f"contract-{uuid.uuid4().hex[:12]}"
     client.create_table(TableName=table, **spec.table)
     serialize = TypeSerializer().serialize
