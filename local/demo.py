@@ -220,9 +220,14 @@ def run(args: argparse.Namespace) -> int:
             print(progress_line(result))
 
         problems = compare(expected, received)
-        # The poller lists through clients of its own: Personalize's count is the endpoint's.
-        requests.update({f"personalize:{op}": n for op, n in aws.personalize.calls.items()})
-        by_operation = [(f"  {name}", str(count)) for name, count in sorted(requests.items())]
+        # Personalize's count is its endpoint's, whichever session the poller listed with.
+        by_operation = [
+            (f"  {name}", str(count))
+            for name, count in sorted(
+                [(k, v) for k, v in requests.items() if not k.startswith("personalize:")]
+                + [(f"personalize:{op}", n) for op, n in aws.personalize.calls.items()]
+            )
+        ]
         print(f"\n{rule('summary')}")
         print(
             summary_table(
