@@ -204,7 +204,10 @@ def test_finished_jobs_are_described_running_ones_are_not_and_a_failed_describe_
     stack.invoke()
 
     assert stack.calls["personalize:DescribeBatchSegmentJob"] == 2
-    received = {e["jobName"]: e for e in events(stack.notifications())}
+    envelopes = {events([n])[0]["jobName"]: n for n in stack.notifications()}
+    assert envelopes["broken"]["Subject"] == "FAILED: broken (CREATE FAILED)"
+    assert envelopes["broken"]["MessageAttributes"]["status"]["Value"] == "CREATE FAILED"
+    received = {name: events([n])[0] for name, n in envelopes.items()}
     assert received["done"]["jobInput"] == "s3://segments-in/users.json"
     assert received["done"]["jobOutput"] == "s3://segments-out/run-7/"
     assert received["done"]["numResults"] == 25
