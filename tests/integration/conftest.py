@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -136,7 +137,7 @@ class Stack:
 
     def people_queue(self, filter_policy: dict[str, Any] | None = None) -> str:
         """A queue subscribed to the people topic (optionally with a filter policy)."""
-        name = f"people-{len(filter_policy or {})}"
+        name = f"people-{uuid.uuid4().hex[:8]}"
         topic = os.environ["PEOPLE_TOPIC_ARN"]
         return subscribe_queue(observer_session(), topic, name, filter_policy)
 
