@@ -35,6 +35,10 @@ STACK_SET_CALLERS = ("DELEGATED_ADMIN", "SELF")
 # One ScopeErrors alarm per scope (and its ARN in the alarm topic's policy): 100 keeps the
 # template far from CloudFormation's 500 resources and the topic policy from SNS's 30 KB.
 MAX_SCOPES = 100
+# The poller's role names each member role in an inline policy. IAM allows a role 10,240
+# characters of inline policy in all; its other statements take under 2,500 of them.
+MEMBER_ROLE_ARNS_BUDGET = 7_500
+_LONGEST_ROLE_ARN_PREFIX = len('"arn:aws-us-gov:iam::123456789012:role/",')
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -177,6 +181,22 @@ def _role_name(raw: Any) -> str:
     )
 
 
+def max_accounts(role_name: str) -> int:
+    """How many accounts' member roles fit in the poller role's inline policy."""
+    return MEMBER_ROLE_ARNS_BUDGET // (_LONGEST_ROLE_ARN_PREFIX + len(role_name))
+
+
+def _member_role_name(get: Any, accounts: tuple[str, ...]) -> str:
+    role_name = _role_name(get("memberRoleName"))
+    if len(accounts) > max_accounts(role_name):
+        raise ConfigError(
+            f"accounts: the poller's role names each account's member role, and IAM limits a "
+            f"role's inline policies to 10,240 characters: at most {max_accounts(role_name)} "
+            f"accounts with a memberRoleName of {len(role_name)} characters, got {len(accounts)}"
+        )
+    return role_name
+
+
 def _retention(raw: Any) -> logs.RetentionDays:
     days = _as_int("logRetentionDays", raw, 30, 1, 1827)
     if days not in _RETENTION:
@@ -265,7 +285,7 @@ class NotifierConfig:
             ),
             accounts=accounts,
             regions=regions,
-            member_role_name=_role_name(get("memberRoleName")),
+            member_role_name=_member_role_name(get, accounts),
             member_organizational_units=_matching(
                 "memberOrganizationalUnits",
                 get("memberOrganizationalUnits"),

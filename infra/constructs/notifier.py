@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Aws, CfnCondition, Duration, Fn, ICfnConditionExpression, RemovalPolicy
+from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -202,33 +202,27 @@ class Notifier(Construct):
         )
 
     def assume_member_roles(self, accounts: Sequence[str], role_name: str) -> None:
-        """sts:AssumeRole on the member role of each watched account but this stack's own.
+        """sts:AssumeRole on the member role of each listed account but this stack's own.
 
-        The stack is synthesized without knowing its account, so whether a listed account is
-        this one is decided at deploy time: with one account, the policy exists only where it
-        is another; with several (at least one of them another), each ARN is dropped where
-        its account is this one.
+        Whether a listed account is this one is known only at deploy time (the template does
+        not know its account), so this account's member role is denied outright: in its own
+        account the poller reads with its own role. A single listed account may be this one:
+        then the policy exists only where it is another.
         """
-
-        def is_this(account: str) -> ICfnConditionExpression:
-            return Fn.condition_equals(Aws.ACCOUNT_ID, account)
-
-        arns = [member_role_arn(account, role_name) for account in accounts]
-        if len(accounts) > 1:
-            arns = [
-                Fn.condition_if(
-                    CfnCondition(
-                        self, f"Watches{account}FromItself", expression=is_this(account)
-                    ).logical_id,
-                    Aws.NO_VALUE,
-                    arn,
-                ).to_string()
-                for account, arn in zip(accounts, arns, strict=True)
-            ]
         policy = iam.Policy(
             self,
             "AssumeMemberRoles",
-            statements=[iam.PolicyStatement(actions=["sts:AssumeRole"], resources=arns)],
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sts:AssumeRole"],
+                    resources=[member_role_arn(account, role_name) for account in accounts],
+                ),
+                iam.PolicyStatement(
+                    effect=iam.Effect.DENY,
+                    actions=["sts:AssumeRole"],
+                    resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
+                ),
+            ],
             roles=[self.role],
         )
         if len(accounts) == 1:
@@ -236,5 +230,7 @@ class Notifier(Construct):
             if not isinstance(cfn_policy, iam.CfnPolicy):
                 raise TypeError(f"{policy.node.path} has no AWS::IAM::Policy")
             cfn_policy.cfn_options.condition = CfnCondition(
-                self, "WatchesAnotherAccount", expression=Fn.condition_not(is_this(accounts[0]))
+                self,
+                "WatchesAnotherAccount",
+                expression=Fn.condition_not(Fn.condition_equals(Aws.ACCOUNT_ID, accounts[0])),
             )

@@ -165,3 +165,14 @@ def test_the_member_stack_reads_the_central_account() -> None:
     assert (member.central_account, member.role_name) == ("111122223333", "Reader")
     with pytest.raises(ConfigError, match="centralAccount"):
         MemberConfig.from_context({"centralAccount": "me"}.get)
+
+
+def test_accounts_are_capped_by_the_poller_roles_policy_size() -> None:
+    def accounts(count: int) -> str:
+        return ",".join(f"{n:012d}" for n in range(1, count + 1))
+
+    # With the default role name, 100 accounts (in one region) fit.
+    assert len(config(accounts=accounts(100)).accounts) == 100
+    assert len(config(accounts=accounts(71), memberRoleName="R" * 64).accounts) == 71
+    with pytest.raises(ConfigError, match=r"accounts: .* 10,240 characters: at most 71 accounts"):
+        config(accounts=accounts(72), memberRoleName="R" * 64)

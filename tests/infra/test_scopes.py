@@ -12,7 +12,7 @@ import pytest
 from infra.config import DEFAULT_MEMBER_ROLE_NAME
 from infra.member_stack import member_template
 from infra.scopes import POLLER_ROLE_NAME
-from tests.infra.conftest import synth
+from tests.infra.conftest import ALL_OPTIONS, synth
 from tests.infra.test_partitions import Deployment
 
 if TYPE_CHECKING:
@@ -49,19 +49,17 @@ def statements_of(deployment: Deployment, role_id: str) -> list[dict[str, Any]]:
 
 
 def assumable(template: Template, account: str) -> list[str]:
-    """The role ARNs the poller may assume, deployed in `account`."""
+    """The role ARNs the poller may assume, deployed in `account`: allowed and not denied."""
     deployment = Deployment(template, "aws", "eu-west-1", account=account)
     role_id = poller(template)["Role"]["Fn::GetAtt"][0]
-    resources: list[str] = []
+    by_effect: dict[str, list[str]] = {"Allow": [], "Deny": []}
     for statement in statements_of(deployment, role_id):
-        if "sts:AssumeRole" in json.dumps(statement["Action"]):
+        if "sts:" in json.dumps(statement["Action"]):
             assert statement["Action"] == "sts:AssumeRole"
-            resources += (
-                statement["Resource"]
-                if isinstance(statement["Resource"], list)
-                else [statement["Resource"]]
-            )
-    return resources
+            resources = statement["Resource"]
+            listed = resources if isinstance(resources, list) else [resources]
+            by_effect[statement["Effect"]] += listed
+    return [arn for arn in by_effect["Allow"] if arn not in by_effect["Deny"]]
 
 
 def scope_alarms(template: Template) -> dict[str, dict[str, Any]]:
@@ -220,3 +218,68 @@ def test_the_poller_reads_the_scopes_the_stack_gives_it(context: dict[str, str])
     regions = tuple(context.get("regions", "").split(",")) if context else ()
     assert (parsed.watched_accounts, parsed.watched_regions) == (accounts, regions)
     assert parsed.member_role_name == DEFAULT_MEMBER_ROLE_NAME
+
+
+# Quotas the largest configuration must stay within (IAM, SNS and CloudFormation quotas).
+ROLE_INLINE_POLICIES_CHARACTERS = 10_240  # non-whitespace, all of a role's inline policies
+TOPIC_POLICY_BYTES = 30 * 1024
+TEMPLATE_RESOURCES = 500
+# A resource's ARN or name, once deployed, is no longer than this (the longest here: a log
+# group's ARN, with the stack name and a generated suffix, in aws-us-gov).
+DEPLOYED_ARN = "x" * 140
+
+
+def deployed(template: Template) -> tuple[Deployment, dict[str, Any]]:
+    """The template resolved in aws-us-gov (the longest partition name), with every Ref or
+    GetAtt of a resource standing for an ARN of the longest length, except named alarms."""
+    deployment = Deployment(template, "aws-us-gov", "us-gov-west-1", account="123456789012")
+    resources = template.to_json()["Resources"]
+
+    def arn(value: Any) -> Any:
+        if isinstance(value, list):
+            return [arn(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if "Fn::GetAtt" in value or ("Ref" in value and value["Ref"] in resources):
+            target = resources[value.get("Fn::GetAtt", [value.get("Ref")])[0]]["Properties"]
+            if "AlarmName" in target:
+                name = deployment.resolve(target["AlarmName"])
+                return f"arn:aws-us-gov:cloudwatch:us-gov-west-1:123456789012:alarm:{name}"
+            return DEPLOYED_ARN
+        return {key: arn(item) for key, item in value.items()}
+
+    return deployment, arn(resources)
+
+
+@pytest.mark.parametrize(
+    "context",
+    [
+        # The most scopes: 100 (one alarm each).
+        {
+            "accounts": ",".join(f"{n:012d}" for n in range(1, 26)),
+            "regions": "eu-west-1,us-east-1,us-west-2,sa-east-1",
+        },
+        # The most accounts with the longest member role name: 71 ARNs in the poller's policy.
+        {
+            "accounts": ",".join(f"{n:012d}" for n in range(1, 72)),
+            "regions": "us-east-1",
+            "memberRoleName": "R" * 64,
+        },
+    ],
+    ids=["most scopes", "most accounts"],
+)
+def test_the_largest_configuration_fits_aws_quotas(context: dict[str, str]) -> None:
+    template = synth({**ALL_OPTIONS, **context})
+    deployment, resources = deployed(template)
+    assert len(resources) < TEMPLATE_RESOURCES
+    role_id = poller(template)["Role"]["Fn::GetAtt"][0]
+    poller_policies = [
+        deployment.resolve(resources[policy_id]["Properties"]["PolicyDocument"])
+        for policy_id, policy in template.find_resources("AWS::IAM::Policy").items()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+    ]
+    inline = "".join(json.dumps(doc, separators=(",", ":")) for doc in poller_policies)
+    assert len("".join(inline.split())) <= ROLE_INLINE_POLICIES_CHARACTERS
+    for topic_policy in template.find_resources("AWS::SNS::TopicPolicy"):
+        document = deployment.resolve(resources[topic_policy]["Properties"]["PolicyDocument"])
+        assert len(json.dumps(document, separators=(",", ":")).encode()) <= TOPIC_POLICY_BYTES
