@@ -202,14 +202,19 @@ class MemoryStore:
             raise SnapshotError(f"{operation} {arn}: ProvisionedThroughputExceededException")
 
     def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
-        return {scope: self.scopes[scope] for scope in scopes if scope in self.scopes}
+        # As the table reads it: a hand-edited watermark that is not a time is none.
+        return {
+            scope: replace(state, watermark=_time_or_none(state.watermark))
+            for scope, state in self.scopes.items()
+            if scope in scopes
+        }
 
     def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         stored = self.scopes.get(scope)
         if stored is None:
             self.scopes[scope] = state
             return
-        watermark = stored.watermark
+        watermark = _time_or_none(stored.watermark)
         replaceable = watermark is None or watermark < (state.watermark or now) or watermark > now
         if state.watermark is not None and replaceable:
             watermark = state.watermark
@@ -273,6 +278,10 @@ class MemoryStore:
         if item is None or item.claimed_by != run_id:
             raise ClaimLostError(f"{arn}: the claim of {run_id} lapsed")
         return item
+
+
+def _time_or_none(value: object) -> datetime | None:
+    return value if isinstance(value, datetime) else None
 
 
 def _arn(transition: Transition) -> str:

@@ -274,10 +274,11 @@ class DynamoSnapshotStore:
                 "UpdateExpression": request["UpdateExpression"].replace(
                     "SET ", "SET watermark = :w, ", 1
                 ),
-                # Another poll's later watermark wins; a malformed (not a number) one, or
-                # one later than this poll's clock, is replaced.
+                # Another poll's later watermark wins; the same one is written again (one
+                # request); a malformed (not a number) one, or one later than this poll's
+                # clock, is replaced.
                 "ConditionExpression": "attribute_not_exists(watermark) OR "
-                "NOT attribute_type(watermark, :n) OR watermark < :w OR watermark > :now",
+                "NOT attribute_type(watermark, :n) OR watermark <= :w OR watermark > :now",
                 "ExpressionAttributeValues": _encode(
                     {**values, ":w": _epoch(state.watermark), ":n": "N", ":now": _epoch(now)}
                 ),

@@ -351,18 +351,7 @@ def test_the_watermark_never_moves_back(subject: Subject) -> None:
     assert subject.scope() == ScopeState(baseline_started_at=T0, watermark=at(11))
 
 
-def test_a_malformed_watermark_reads_as_none_and_is_rewritten(
-    subject: Subject, request: pytest.FixtureRequest
-) -> None:
-    if subject.name == "memory":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="MemoryStore keeps a hand-edited (string) watermark as it is: "
-                "load_scopes returns it, and save_scope compares it with a datetime "
-                "(TypeError), where DynamoSnapshotStore reads None and rewrites it",
-            )
-        )
+def test_a_malformed_watermark_reads_as_none_and_is_rewritten(subject: Subject) -> None:
     subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(10)), NOW)
     subject.hand_edit_watermark(SCOPE, "soon")
 
