@@ -12,23 +12,34 @@ from typing import Any
 
 from aws_cdk import aws_logs as logs
 
+from job_events.vocabulary import (
+    ACCOUNT_ID_PATTERN,
+    DEFAULT_MEMBER_ROLE_NAME,
+    DEFAULT_PEOPLE_EVENT_TYPES,
+    DEFAULT_STORM_THRESHOLD,
+    DEFAULT_STUCK_AFTER_MINUTES,
+    REGION_PATTERN,
+    ROLE_NAME_PATTERN,
+    SOLUTION_VERSION_ARN_PATTERN,
+    EventType,
+)
+
 STACK_NAME = "PersonalizeSegmentJobNotifier"
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
-_SOLUTION_VERSION_ARN = re.compile(r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$")
+_SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-EVENT_TYPES = ("JOB_SUCCEEDED", "JOB_FAILED", "JOB_STUCK", "JOB_STATUS_CHANGED")
-PEOPLE_EVENT_TYPES = ("JOB_FAILED", "JOB_STUCK", "JOB_SUCCEEDED")
+EVENT_TYPES = tuple(t.value for t in EventType)
+PEOPLE_EVENT_TYPES = tuple(t.value for t in DEFAULT_PEOPLE_EVENT_TYPES)
 _SLACK_WORKSPACE = re.compile(r"^[0-9A-Z]{1,255}$")
 _EVENT_BUS = re.compile(r"^[\w.\-/]{1,256}$")
 _SECRET_NAME = re.compile(r"^[\w/+=.@-]{1,512}$")
 _SLACK_CHANNEL = re.compile(r"^[A-Za-z0-9]{1,255}$")
 # Region names: us-east-1, eu-central-2, us-gov-west-1, ... (as the poller validates them)
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")  # IAM's role-name characters and length
+_REGION = re.compile(REGION_PATTERN)
+_ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
+_ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
 # DeploymentTargets.OrganizationalUnitIds takes OU IDs and the organization root's ID.
 _ORGANIZATIONAL_UNIT = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
-DEFAULT_MEMBER_ROLE_NAME = "PersonalizeBatchSegmentJobReader"
 # Who creates the StackSet: a delegated administrator of CloudFormation StackSets, or the
 # organization's management account itself.
 STACK_SET_CALLERS = ("DELEGATED_ADMIN", "SELF")
@@ -215,10 +226,10 @@ class NotifierConfig:
     tracing: bool = True
     powertools_layer_version: int = 27
     log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH
-    stuck_after_minutes: int = 360
+    stuck_after_minutes: int = DEFAULT_STUCK_AFTER_MINUTES
     email_event_types: tuple[str, ...] = PEOPLE_EVENT_TYPES
     slack_event_types: tuple[str, ...] = PEOPLE_EVENT_TYPES
-    storm_threshold: int = 20
+    storm_threshold: int = DEFAULT_STORM_THRESHOLD
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
     event_bus_name: str = "default"
@@ -267,7 +278,9 @@ class NotifierConfig:
             or "default",
             email_event_types=_event_types("emailEventTypes", get("emailEventTypes")),
             slack_event_types=_event_types("slackEventTypes", get("slackEventTypes")),
-            storm_threshold=_as_int("stormThreshold", get("stormThreshold"), 20, 1, 10_000),
+            storm_threshold=_as_int(
+                "stormThreshold", get("stormThreshold"), DEFAULT_STORM_THRESHOLD, 1, 10_000
+            ),
             slack_workspace_id=slack_workspace,
             slack_channel_id=slack_channel,
             schedule_minutes=_as_int("scheduleMinutes", get("scheduleMinutes"), 5, 1, 1440),
@@ -281,7 +294,11 @@ class NotifierConfig:
             ),
             log_retention=_retention(get("logRetentionDays")),
             stuck_after_minutes=_as_int(
-                "stuckAfterMinutes", get("stuckAfterMinutes"), 360, 10, 7 * 24 * 60
+                "stuckAfterMinutes",
+                get("stuckAfterMinutes"),
+                DEFAULT_STUCK_AFTER_MINUTES,
+                10,
+                7 * 24 * 60,
             ),
             accounts=accounts,
             regions=regions,

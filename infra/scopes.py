@@ -4,8 +4,8 @@ A scope is one (account, region) pair; the poller watches every pair of the conf
 accounts and regions. In its own account it uses its own role; in every other account it
 assumes the member role, which the member stack (`PersonalizeJobReader`) creates there.
 
-The poller reads these environment variables and emits this metric: they are its contract
-with the stack, defined here once on the infrastructure side.
+The poller reads its environment variables and emits its metric under names the poller
+defines (poller.settings, poller.report); the stack imports them from there.
 """
 
 from __future__ import annotations
@@ -21,13 +21,6 @@ from infra.config import STACK_NAME
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-# Environment of the poller. Empty: only its own account (no role assumed), its own region.
-WATCHED_ACCOUNTS_ENV = "WATCHED_ACCOUNTS"  # comma-separated 12-digit account IDs
-WATCHED_REGIONS_ENV = "WATCHED_REGIONS"  # comma-separated region names
-MEMBER_ROLE_NAME_ENV = "MEMBER_ROLE_NAME"  # assumed in each watched account but its own
-# 1 when a scope could not be reached in a run; dimensions `service` and `scope`.
-SCOPE_ERRORS_METRIC = "ScopeErrors"
-SCOPE_DIMENSION = "scope"  # "<account>/<region>"
 
 # The member stack, deployable by itself into each member account (or through a StackSet).
 MEMBER_STACK_NAME = "PersonalizeJobReader"

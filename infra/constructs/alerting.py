@@ -13,7 +13,8 @@ from constructs import Construct
 from infra import principals
 from infra.constructs.notifier import SERVICE_NAME
 from infra.constructs.powertools_function import METRICS_NAMESPACE
-from infra.scopes import MEMBER_STACK_NAME, SCOPE_DIMENSION, SCOPE_ERRORS_METRIC
+from infra.scopes import MEMBER_STACK_NAME
+from poller.report import SCOPE_DIMENSION, SCOPE_ERRORS_METRIC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

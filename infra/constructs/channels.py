@@ -17,11 +17,10 @@ from constructs import Construct
 
 from infra import principals
 from infra.checkov import skip_checkov
+from job_events.vocabulary import DIGEST_EVENT_TYPE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-DIGEST_EVENT_TYPE = "JOB_DIGEST"  # the poller's digest of a storm, for people
 
 
 class Channels(Construct):

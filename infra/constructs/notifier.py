@@ -16,13 +16,8 @@ from constructs import Construct
 from infra.checkov import skip_checkov
 from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import PowertoolsFunction
-from infra.scopes import (
-    MEMBER_ROLE_NAME_ENV,
-    POLLER_ROLE_NAME,
-    WATCHED_ACCOUNTS_ENV,
-    WATCHED_REGIONS_ENV,
-    member_role_arn,
-)
+from infra.scopes import POLLER_ROLE_NAME, member_role_arn
+from poller.settings import MEMBER_ROLE_ENV, WATCHED_ACCOUNTS_ENV, WATCHED_REGIONS_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -112,7 +107,7 @@ class Notifier(Construct):
                 "EVENT_BUS_NAME": config.event_bus_name,
                 WATCHED_ACCOUNTS_ENV: ",".join(config.accounts),
                 WATCHED_REGIONS_ENV: ",".join(config.regions),
-                MEMBER_ROLE_NAME_ENV: config.member_role_name,
+                MEMBER_ROLE_ENV: config.member_role_name,
             },
         )
         self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group

@@ -12,8 +12,9 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-from infra.constructs.channels import DIGEST_EVENT_TYPE, dead_letter_queue
+from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import PowertoolsFunction
+from job_events.vocabulary import DIGEST_EVENT_TYPE
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -38,3 +38,7 @@ DEFAULT_PEOPLE_EVENT_TYPES = (EventType.JOB_FAILED, EventType.JOB_STUCK, EventTy
 DEFAULT_STORM_THRESHOLD = 20
 DEFAULT_STUCK_AFTER_MINUTES = 360
 SOLUTION_VERSION_ARN_PATTERN = r"^arn:[a-z\d-]+:personalize:[^:]*:[^:]*:solution/.+$"
+ACCOUNT_ID_PATTERN = r"^\d{12}$"
+REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
+ROLE_NAME_PATTERN = r"^[\w+=,.@-]{1,64}$"  # IAM's role-name characters and length
+DEFAULT_MEMBER_ROLE_NAME = "PersonalizeBatchSegmentJobReader"

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
     from poller.poll import PollResult
 
-SCOPE_DIMENSION = "scope"
+SCOPE_ERRORS_METRIC = "ScopeErrors"  # 1 per unreachable scope and run
+SCOPE_DIMENSION = "scope"  # "<account>/<region>"
 
 
 def add_metrics(metrics: Metrics, result: PollResult, duration_ms: float) -> None:
@@ -37,7 +38,7 @@ def add_metrics(metrics: Metrics, result: PollResult, duration_ms: float) -> Non
     for place in result.unreachable:
         # Its own dimension, so each scope's alarm names the account and region.
         with single_metric(
-            "ScopeErrors",
+            SCOPE_ERRORS_METRIC,
             MetricUnit.Count,
             1,
             namespace=metrics.namespace,

@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING
 
 from job_events.arns import arn_part
 from job_events.vocabulary import (
+    ACCOUNT_ID_PATTERN,
+    DEFAULT_MEMBER_ROLE_NAME,
     DEFAULT_PEOPLE_EVENT_TYPES,
     DEFAULT_STORM_THRESHOLD,
     DEFAULT_STUCK_AFTER_MINUTES,
+    REGION_PATTERN,
+    ROLE_NAME_PATTERN,
     SOLUTION_VERSION_ARN_PATTERN,
     EventType,
 )
@@ -33,11 +37,10 @@ STORM_THRESHOLD_ENV = "STORM_THRESHOLD"
 WATCHED_ACCOUNTS_ENV = "WATCHED_ACCOUNTS"
 WATCHED_REGIONS_ENV = "WATCHED_REGIONS"
 MEMBER_ROLE_ENV = "MEMBER_ROLE_NAME"
-DEFAULT_MEMBER_ROLE_NAME = "PersonalizeBatchSegmentJobReader"
 _SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
-_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
+_REGION = re.compile(REGION_PATTERN)
+_ROLE_NAME = re.compile(ROLE_NAME_PATTERN)
 _TOPIC_ARN = re.compile(r"^arn:[a-z\d-]+:sns:[^:]+:\d{12}:[\w-]{1,256}$")
 
 

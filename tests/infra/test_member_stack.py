@@ -14,9 +14,10 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 
-from infra.config import DEFAULT_MEMBER_ROLE_NAME, MemberConfig
+from infra.config import MemberConfig
 from infra.member_stack import JobReaderStack, member_template
 from infra.scopes import MEMBER_STACK_NAME, POLLER_ROLE_NAME
+from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
 from tests.infra.conftest import synth
 from tests.infra.test_partitions import Deployment
 

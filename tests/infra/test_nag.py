@@ -11,10 +11,11 @@ import pytest
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
-from infra.config import DEFAULT_MEMBER_ROLE_NAME, STACK_NAME, NotifierConfig
+from infra.config import STACK_NAME, NotifierConfig
 from infra.member_stack import JobReaderStack
 from infra.scopes import MEMBER_STACK_NAME
 from infra.stack import NotifierStack
+from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
 from tests.infra.conftest import ALL_OPTIONS
 
 if TYPE_CHECKING:

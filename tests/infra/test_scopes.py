@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from infra.config import DEFAULT_MEMBER_ROLE_NAME
 from infra.member_stack import member_template
 from infra.scopes import POLLER_ROLE_NAME
+from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
 from tests.infra.conftest import ALL_OPTIONS, synth
 from tests.infra.test_partitions import Deployment
 
