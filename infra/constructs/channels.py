@@ -88,7 +88,7 @@ class Channels(Construct):
             self.people_topic, emails, event_types=[*email_event_types, DIGEST_EVENT_TYPE]
         )
         if slack_workspace_id and slack_channel_id:
-            self.slack = self.slack_channel(slack_workspace_id, slack_channel_id)
+            self.slack_channel(slack_workspace_id, slack_channel_id)
 
     def slack_channel(
         self, workspace_id: str, channel_id: str
