@@ -5,7 +5,10 @@ changed), the hourly poll that reads every record, and a poll after 1% more jobs
 and failed (a transition each), and reports per size: requests per operation
 counted at the emulated endpoints, the poll's wall time next to a bare boto3 paginator over
 the same Personalize emulator, the poll process's peak memory, and the cold-start import
-time of the handler module next to `import boto3` alone. Writes docs/benchmarks.md.
+time of the handler module next to `import boto3` alone. Then several scopes: four of
+2,500 jobs (two accounts, the member's through its assumed role, in two regions) next to
+one scope of 2,500 and one of 10,000, without and with a modeled network latency per
+listing call. Writes docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from local.lambda_context import LOCAL_RUNTIME_ENV
+from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import LocalAws
 from local.provision import provision
 from local.snapshot import make_full_read_due
@@ -39,11 +42,22 @@ LABELS = {
     "changed": "1% new ({transitions})",
 }
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
+# Several scopes: the poller's own account and a member (through its assumed role), each
+# in two regions, against one scope alone and one scope holding as many jobs in all.
+OWN = LocalLambdaContext().account_id
+MEMBER = "222233334444"
+SCOPE_REGIONS = ("us-east-1", "eu-west-1")
+SCOPE_JOBS = 2_500
+STEADY_REPEATS = 5
+# How long each ListBatchSegmentJobs call takes to answer: none (loopback), and a modeled
+# network round trip, as a call to a regional endpoint waits in AWS.
+LATENCIES = (0.0, 0.05)
+SCOPES_TARGET = 1.3  # a poll of several scopes, against the slowest single scope
 
 
-def worker(mode: str, env: dict[str, str]) -> dict[str, Any]:
+def worker(mode: str, env: dict[str, str], *args: str) -> dict[str, Any]:
     result = subprocess.run(  # noqa: S603 - this repository's own worker module
-        [sys.executable, "-m", "local.bench_worker", mode],
+        [sys.executable, "-m", "local.bench_worker", mode, *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -118,11 +132,147 @@ def run_size(aws: LocalAws, spec: Any, n: int) -> dict[str, Any]:
     return {"n": n, "steady": steady, "full": full, "changed": changed}
 
 
+def scope_world(
+    aws: LocalAws, spec: Any, accounts: tuple[str, ...], regions: tuple[str, ...], per_scope: int
+) -> dict[str, str]:
+    """Local AWS holding `per_scope` finished jobs in every (account, region) given, with
+    its baseline taken; returns the environment of a poller that watches them all."""
+    aws.reset()
+    resources = provision(spec, boto3.session.Session())
+    env = {
+        **os.environ,
+        **resources.environment,
+        **LOCAL_RUNTIME_ENV,
+        **QUIET,
+        "WATCHED_ACCOUNTS": ",".join(accounts),
+        "WATCHED_REGIONS": ",".join(regions),
+    }
+    start = time.time() - per_scope * 60
+    for account in accounts:
+        for region in regions:
+            for i in range(per_scope):
+                aws.personalize.add_job(
+                    f"bench-{i:06d}", "ACTIVE", at=start + i * 60, account=account, region=region
+                )
+    baseline = worker("poll", env)
+    assert baseline["summary"]["firstRun"], baseline
+    return env
+
+
+def steady_at(aws: LocalAws, env: dict[str, str], latency: float, repeats: int) -> dict[str, Any]:
+    """A warm container's steady polls while each ListBatchSegmentJobs call takes
+    `latency` seconds to answer: the median wall time, and the scopes listed."""
+    aws.personalize.calls_by_scope.clear()
+    aws.personalize.delay["ListBatchSegmentJobs"] = latency
+    try:
+        steady = worker("steady", env, str(repeats))
+    finally:
+        aws.personalize.delay.clear()
+    summary = steady["summary"]
+    assert not summary["unreachableScopes"], summary
+    return {
+        "poll_s": steady["seconds"],
+        "runs": steady["runs"],
+        "jobs": summary["jobsSeen"],
+        "listed_as": sorted("/".join(place) for place in aws.personalize.calls_by_scope),
+    }
+
+
+def run_scopes(aws: LocalAws, spec: Any) -> list[dict[str, Any]]:
+    """One scope of SCOPE_JOBS alone, four such scopes (two accounts, two regions) and one
+    scope of as many jobs as the four, each at every modeled latency."""
+    configurations = (
+        ((OWN,), SCOPE_REGIONS[:1], SCOPE_JOBS),
+        ((OWN, MEMBER), SCOPE_REGIONS, SCOPE_JOBS),
+        ((OWN,), SCOPE_REGIONS[:1], SCOPE_JOBS * 4),
+    )
+    results = []
+    for accounts, regions, per_scope in configurations:
+        scopes = len(accounts) * len(regions)
+        print(f"measuring {scopes} scope(s) of {per_scope:,} jobs ...", flush=True)
+        env = scope_world(aws, spec, accounts, regions, per_scope)
+        for latency in LATENCIES:
+            repeats = STEADY_REPEATS if latency == 0 or per_scope == SCOPE_JOBS else 3
+            measured = steady_at(aws, env, latency, repeats)
+            assert measured["jobs"] == scopes * per_scope, measured
+            assert len(measured["listed_as"]) == scopes, measured
+            results.append(
+                {"scopes": scopes, "per_scope": per_scope, "latency": latency, **measured}
+            )
+    return results
+
+
+def scopes_report(results: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "",
+        "## Several accounts and regions",
+        "",
+        "Steady polls of a warm container (clients and the member's assumed-role credentials "
+        f"made by an earlier invocation), median of {STEADY_REPEATS} (3 for the slow "
+        "10,000-job scope with latency). Four scopes are the poller's own account and a member "
+        "reached through its assumed role, each in two regions, listed at once. Loopback "
+        "answers at once, so there a poll is CPU-bound (botocore parsing every page, under "
+        "the GIL); with latency each call waits on the network, as it does in AWS.",
+        "",
+        "| ListBatchSegmentJobs latency | scopes | jobs per scope | poll (s) "
+        "| x one scope of 2,500 |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in sorted(results, key=lambda r: (r["latency"], r["per_scope"], r["scopes"])):
+        reference = scope_reference(results, r["latency"])
+        lines.append(
+            f"| {r['latency'] * 1000:.0f} ms | {r['scopes']} | {r['per_scope']:,} | "
+            f"{r['poll_s']:.3f} | {r['poll_s'] / reference:.2f} |"
+        )
+    return lines
+
+
+def scope_reference(results: list[dict[str, Any]], latency: float) -> float:
+    """The steady poll of one scope of SCOPE_JOBS alone, at this latency."""
+    return float(
+        next(
+            r["poll_s"]
+            for r in results
+            if (r["scopes"], r["per_scope"], r["latency"]) == (1, SCOPE_JOBS, latency)
+        )
+    )
+
+
+def scopes_targets(results: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for latency in LATENCIES:
+        four = next(r for r in results if r["scopes"] == 4 and r["latency"] == latency)
+        ratio = four["poll_s"] / scope_reference(results, latency)
+        ok = ratio <= SCOPES_TARGET
+        if latency:
+            lines.append(
+                f"- Four scopes of {SCOPE_JOBS:,} (two accounts x two regions), each "
+                f"ListBatchSegmentJobs call answered in {latency * 1000:.0f} ms: "
+                f"{ratio:.2f} x one scope alone (target <= {SCOPES_TARGET}): {verdict(ok)}."
+            )
+        else:
+            lines.append(
+                f"- The same on loopback, answered at once: {ratio:.2f} x (target "
+                f"<= {SCOPES_TARGET}): {verdict(ok)}. With nothing to wait for, the poll is "
+                "CPU-bound and costs what the jobs in all scopes cost together."
+            )
+    return lines
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
 def fmt_calls(calls: dict[str, int]) -> str:
     return ", ".join(f"{op.split(':')[1]} {count}" for op, count in calls.items()) or "none"
 
 
-def report(results: list[dict[str, Any]], imports: dict[str, float], elapsed: float) -> str:
+def report(
+    results: list[dict[str, Any]],
+    scopes: list[dict[str, Any]],
+    imports: dict[str, float],
+    elapsed: float,
+) -> str:
     lines = [
         "# Benchmarks",
         "",
@@ -156,7 +306,11 @@ def report(results: list[dict[str, Any]], imports: dict[str, float], elapsed: fl
                 f"| {r['n']:,} | {label} | {m['poll_s']:.3f} | {m['bare_s']:.3f} | "
                 f"{m['poll_s'] / m['bare_s']:.2f} | {m['peak_mib']:.0f} |"
             )
+    if scopes:
+        lines += scopes_report(scopes)
     lines += targets(results, imports)
+    if scopes:
+        lines += scopes_targets(scopes)
     ratio = imports["handler"] / imports["boto3"]
     lines += [
         "",
@@ -176,9 +330,6 @@ def targets(results: list[dict[str, Any]], imports: dict[str, float]) -> list[st
     """The issue's targets, checked against this run."""
     by_n = {r["n"]: r for r in results}
     lines = ["", "## Targets", ""]
-
-    def verdict(ok: bool) -> str:
-        return "met" if ok else "NOT met"
 
     listing_ok = all(
         r[k]["calls"].get("personalize:ListBatchSegmentJobs") == -(-r[k]["jobs"] // 100)
@@ -228,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench ARGS=", description=__doc__)
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)), help="comma-separated N")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--no-scopes", action="store_true", help="skip the several accounts and regions"
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.monotonic()
@@ -238,12 +392,13 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             print(f"measuring {n:,} jobs ...", flush=True)
             results.append(run_size(aws, spec, n))
+        scopes = [] if args.no_scopes else run_scopes(aws, spec)
     imports = {
         "boto3": import_seconds("import boto3"),
         "handler": import_seconds("import poller.handler"),
         "handler_traced": import_seconds("import poller.handler", tracing=True),
     }
-    text = report(results, imports, time.monotonic() - started)
+    text = report(results, scopes, imports, time.monotonic() - started)
     print(text)
     if not args.no_write:
         REPORT.write_text(text)

@@ -2,6 +2,9 @@
 
     python -m local.bench_worker list   time a bare boto3 paginator over ListBatchSegmentJobs
     python -m local.bench_worker poll   time one invocation of the real handler (warm clients)
+    python -m local.bench_worker steady N   one untimed invocation (clients, assumed-role
+                                        credentials and connections made), then the median
+                                        of N timed ones: a warm container's steady polls
 
 The environment points boto3 at local AWS and holds the poller's variables. Which kind of
 poll runs (steady, or the hourly full read) is set beforehand in the snapshot table's scope
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import sys
 import time
 from typing import Any
@@ -44,9 +48,31 @@ def handler_poll() -> dict[str, Any]:
     return {"seconds": seconds, "summary": summary, "peak_mib": peak_kib / 1024}
 
 
+def steady_polls(repeats: int) -> dict[str, Any]:
+    """A warm container's steady polls: the first invocation makes every scope's client
+    and credentials; the polls after it, which change nothing, are timed."""
+    from local.lambda_context import LocalLambdaContext  # noqa: PLC0415 - as above
+
+    handler = __import__("poller.handler", fromlist=["handler"])
+    handler.handler({"source": "aws.events"}, LocalLambdaContext(timeout_seconds=600))
+    times = []
+    summary: dict[str, Any] = {}
+    for _ in range(repeats):
+        context = LocalLambdaContext(timeout_seconds=600)
+        started = time.perf_counter()
+        summary = handler.handler({"source": "aws.events"}, context)
+        times.append(time.perf_counter() - started)
+    return {"seconds": statistics.median(times), "runs": times, "summary": summary}
+
+
 def main() -> None:
     mode = sys.argv[1]
-    result = bare_listing() if mode == "list" else handler_poll()
+    if mode == "list":
+        result = bare_listing()
+    elif mode == "steady":
+        result = steady_polls(int(sys.argv[2]))
+    else:
+        result = handler_poll()
     print(json.dumps(result))
 
 
