@@ -3,18 +3,29 @@
 Synthesizes the stack, builds local AWS from its template (moto's server for DynamoDB,
 SNS and SQS; the project's Personalize emulator), then invokes the poller's real handler
 once per simulated schedule tick and shows what people and pipelines receive.
+
+With --accounts or --regions above 1, the stack watches every (account, region) pair:
+the first account is the poller's own, the others members it reads through their member
+role (moto's STS issues the assumed role's keys; the emulator serves each caller its own
+account's jobs in the region it signed for). One more account, whose member role was
+never deployed, is watched too: each of its scopes raises its ScopeErrors alarm while
+the others are announced.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import io
 import json
 import os
 import signal
 import sys
 import textwrap
 import time
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +36,27 @@ from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import LocalAws, drain_queue
 from local.provision import provision, subscribe_queue
 from local.requests_counter import count_requests
-from local.snapshot import set_scope_times
 from local.story import Story, compare
 from local.template import read_poller, schedule_minutes, synth
 
 if TYPE_CHECKING:
-    from collections import Counter
     from collections.abc import Callable
 
+    from local.personalize_emulator import PersonalizeEmulator
+    from local.provision import LocalResources
     from local.story import Expected
-    from local.template import PollerSpec
+
+    Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 DEMO_EMAIL = "ml-team@example.com"
 WIDTH = 78
+OWN_ACCOUNT = LocalLambdaContext().account_id
+MEMBER_ACCOUNTS = ("222233334444", "444455556666")  # their member role is deployed
+MISSING_ACCOUNT = "333344445555"  # watched, but its member role was never deployed
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+# A scope's story makes up to 3 transitions for people in one tick: past 6 scopes a tick
+# could pass the stack's storm threshold (20), and people would get one digest instead.
+MAX_SCOPES = 6
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -45,24 +64,68 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=240, help="jobs finished before the first poll")
     parser.add_argument("--ticks", type=int, default=6, help="schedule ticks (polls) to play")
     parser.add_argument("--seed", type=int, default=42, help="seed for job names and extras")
+    parser.add_argument(
+        "--accounts",
+        type=int,
+        default=1,
+        help=f"accounts watched: the poller's own, then members (1-{1 + len(MEMBER_ACCOUNTS)})",
+    )
+    parser.add_argument(
+        "--regions", type=int, default=1, help=f"regions watched in each (1-{len(REGIONS)})"
+    )
     parser.add_argument("--serve", action="store_true", help="keep the endpoints up afterwards")
     parser.add_argument("--verbose", action="store_true", help="show the poller's own JSON logs")
     args = parser.parse_args(argv)
     if args.jobs < 0 or args.ticks < 1:
         parser.error("--jobs must be >= 0 and --ticks >= 1")
+    if not 1 <= args.accounts <= 1 + len(MEMBER_ACCOUNTS) or not 1 <= args.regions <= len(REGIONS):
+        parser.error(f"--accounts 1-{1 + len(MEMBER_ACCOUNTS)}, --regions 1-{len(REGIONS)}")
+    if args.accounts * args.regions > MAX_SCOPES:
+        parser.error(f"at most {MAX_SCOPES} scopes (accounts x regions) for the story to tell")
     return args
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which accounts and regions the demo's stack watches."""
+
+    accounts: tuple[str, ...]  # reachable: the poller's own first, then members
+    regions: tuple[str, ...]
+    missing: tuple[str, ...]  # watched, without their member role
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Layout:
+        accounts = (OWN_ACCOUNT, *MEMBER_ACCOUNTS[: args.accounts - 1])
+        regions = REGIONS[: args.regions]
+        several = len(accounts) * len(regions) > 1
+        return cls(accounts, regions, (MISSING_ACCOUNT,) if several else ())
+
+    @property
+    def several(self) -> bool:
+        return bool(self.missing)
+
+    def context(self) -> dict[str, str]:
+        """CDK context of the stack: one scope by default, else every account and region."""
+        if not self.several:
+            return {"notifyEmails": DEMO_EMAIL}
+        return {
+            "notifyEmails": DEMO_EMAIL,
+            "accounts": ",".join((*self.accounts, *self.missing)),
+            "regions": ",".join(self.regions),
+        }
+
+    def unreachable(self) -> set[str]:
+        return {f"{account}/{region}" for account in self.missing for region in self.regions}
 
 
 def rule(title: str = "") -> str:
     return f"── {title} ".ljust(WIDTH, "─") if title else "─" * WIDTH
 
 
-def load_handler(handler: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def load_handler(handler: str) -> Handler:
     """Import the handler as Lambda does: module imported once (code root: see local/)."""
     module, _, function = handler.rpartition(".")
-    loaded: Callable[[dict[str, Any], Any], dict[str, Any]] = getattr(
-        importlib.import_module(module), function
-    )
+    loaded: Handler = getattr(importlib.import_module(module), function)
     return loaded
 
 
@@ -72,7 +135,7 @@ def scheduled_event(region: str, rule_arn: str) -> dict[str, Any]:
         "id": "00000000-0000-0000-0000-000000000000",
         "detail-type": "Scheduled Event",
         "source": "aws.events",
-        "account": "123456789012",
+        "account": OWN_ACCOUNT,
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "region": region,
         "resources": [rule_arn],
@@ -80,14 +143,33 @@ def scheduled_event(region: str, rule_arn: str) -> dict[str, Any]:
     }
 
 
-def sent_messages(
-    aws: LocalAws, topic_arn: str, seen: int
-) -> list[tuple[str, dict[str, str], str]]:
-    """(subject, per-protocol bodies, eventType) of each message the topic sent since
-    `seen`. An email subscriber gets the 'email' body, AWS Chatbot the 'https' one."""
-    topic = sns_backends["123456789012"][aws.region].topics[topic_arn]
+@dataclass(frozen=True)
+class Sent:
+    """One message the people topic sent: per-protocol bodies and message attributes.
+    An email subscriber gets the 'email' body, AWS Chatbot the 'https' one."""
+
+    subject: str
+    bodies: dict[str, str]
+    attributes: dict[str, str]
+
+    @property
+    def event_type(self) -> str:
+        return self.attributes["eventType"]
+
+    @property
+    def scope(self) -> str:
+        return f"{self.attributes.get('accountId')}/{self.attributes.get('region')}"
+
+
+def sent_messages(aws: LocalAws, topic_arn: str, seen: int) -> list[Sent]:
+    """What the topic sent since `seen`."""
+    topic = sns_backends[OWN_ACCOUNT][aws.region].topics[topic_arn]
     return [
-        (subject or "", json.loads(message), (attributes or {})["eventType"]["Value"])
+        Sent(
+            subject or "",
+            json.loads(message),
+            {name: value["Value"] for name, value in (attributes or {}).items()},
+        )
         for _id, message, subject, attributes, _group in topic.sent_notifications[seen:]
     ]
 
@@ -97,65 +179,66 @@ def for_people(event_type: str, filter_policy: dict[str, Any] | None) -> bool:
     return filter_policy is None or event_type in filter_policy.get("eventType", [event_type])
 
 
-def show_email(subject: str, body: str) -> None:
-    print(rule(f"email to {DEMO_EMAIL}"))
+def show_email(subject: str, body: str, scope: str) -> None:
+    print(rule(f"email to {DEMO_EMAIL} · {scope}"))
     print(f"Subject: {subject}\n")
     print(textwrap.indent(body.rstrip(), "  "))
 
 
-def show_slack(custom_notification: str) -> None:
+def show_slack(custom_notification: str, scope: str) -> None:
     """What AWS Chatbot posts in Slack for the 'https' body, as plain text."""
     content = json.loads(custom_notification)["content"]
-    print(rule("Slack (AWS Chatbot)"))
+    print(rule(f"Slack (AWS Chatbot) · {scope}"))
     print(f"  {content['title']}")
     print(textwrap.indent(content["description"], "  │ "))
     for step in content["nextSteps"]:
         print(f"  → {step}")
 
 
-def progress_line(result: dict[str, Any]) -> str:
+def progress_line(result: dict[str, Any], tick: int) -> str:
     if "error" in result:
         return f"  poll FAILED: {result['error']}"
     line = (
         f"  poll: {result['jobsSeen']} jobs on {result['pages']} pages, "
         f"{result['transitions']} transitions, {result['published']} published"
     )
-    return line + (" (first run: recorded silently)" if result["firstRun"] else "")
+    unreachable = len(result.get("unreachableScopes") or {})
+    if unreachable:
+        line += f", {unreachable} scopes unreachable"
+    if result["firstRun"] and (tick == 0 or not unreachable):
+        line += " (first run: recorded silently)"
+    elif result["firstRun"]:  # only the scopes never reached have no baseline yet
+        line += " (their first run waits until they can be reached)"
+    return line
 
 
-def poll_once(
-    handler: Callable[[dict[str, Any], Any], dict[str, Any]], event: dict[str, Any]
-) -> dict[str, Any]:
-    """One scheduled invocation; a failed run is reported, not fatal."""
-    try:
-        return handler(event, LocalLambdaContext())
-    except Exception as err:  # noqa: BLE001 - reported in the run's progress line
-        return {"error": f"{type(err).__name__}: {err}"}
+def poll_once(handler: Handler, event: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """One scheduled invocation and what it printed (its metrics, as EMF JSON lines);
+    a failed run is reported, not fatal."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            result = handler(event, LocalLambdaContext())
+        except Exception as err:  # noqa: BLE001 - reported in the run's progress line
+            result = {"error": f"{type(err).__name__}: {err}"}
+    return result, printed.getvalue()
 
 
-def show_people(aws: LocalAws, topic_arn: str, seen: int, spec: PollerSpec) -> tuple[int, int]:
-    """Show what the people topic sent since `seen`: how many messages, how many emails."""
-    sent = sent_messages(aws, topic_arn, seen)
-    emails = 0
-    for subject, bodies, event_type in sent:
-        show_slack(bodies["https"])
-        if for_people(event_type, spec.email_filter_policy):
-            show_email(subject, bodies["email"])
-            emails += 1
-    return len(sent), emails
-
-
-def show_pipeline(sqs: Any, queue_url: str, people_types: set[str]) -> tuple[list[Expected], int]:
-    """Show the events a pipeline's queue received: each as heard, and how many of them
-    people want."""
-    heard: list[Expected] = []
-    for_people_count = 0
-    for notification in drain_queue(sqs, queue_url):
-        event = json.loads(str(notification["Message"]))
-        for_people_count += event["eventType"] in people_types
-        heard.append((event["batchSegmentJobArn"], event["previousStatus"], event["status"]))
-        print(f"  pipeline <- {json.dumps(event, separators=(',', ':'))}")
-    return heard, for_people_count
+def scope_errors(printed: str) -> list[str]:
+    """The scopes of the ScopeErrors metrics a run printed (CloudWatch's embedded metric
+    format, dimension `scope`): each one's alarm goes off, as its threshold is 1."""
+    places = []
+    for line in printed.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(document, dict) or "_aws" not in document:
+            continue
+        value = document.get("ScopeErrors", 0)
+        if max(value) if isinstance(value, list) else value:
+            places.append(str(document["scope"]))
+    return places
 
 
 def summary_table(rows: list[tuple[str, str]]) -> str:
@@ -163,92 +246,219 @@ def summary_table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
 
 
-def run(args: argparse.Namespace) -> int:
-    print("Synthesizing the stack (python app.py) and reading its template ...")
-    spec = read_poller(synth({"notifyEmails": DEMO_EMAIL}))
-    period = schedule_minutes(spec.schedule_expression)
-    print(f"  poller {spec.handler}, schedule {spec.schedule_expression}, table {spec.table_id}")
+@dataclass
+class Tally:
+    """What should have been heard, and what was."""
 
-    with LocalAws() as aws:
+    expected: list[Expected] = field(default_factory=list)
+    received: list[Expected] = field(default_factory=list)
+    published: int = 0  # messages for people
+    emails: int = 0
+    people_expected: int = 0
+    errors: int = 0  # failed polls
+    alarms: Counter[str] = field(default_factory=Counter)  # ScopeErrors raised per scope
+    problems: list[str] = field(default_factory=list)
+
+
+class Demo:
+    """The stack in local AWS, its stories, and what each tick's poll made heard."""
+
+    def __init__(self, args: argparse.Namespace, layout: Layout, aws: LocalAws) -> None:
+        self.args, self.layout, self.aws = args, layout, aws
+        print("Synthesizing the stack (python app.py) and reading its template ...")
+        self.spec = read_poller(synth(layout.context()))
+        self.period = schedule_minutes(self.spec.schedule_expression)
+        print(
+            f"  poller {self.spec.handler}, schedule {self.spec.schedule_expression}, "
+            f"table {self.spec.table_id}"
+        )
         os.environ.update(aws.environment())
-        observer = boto3.session.Session()
-        resources = provision(spec, observer)
-        queue_url = subscribe_queue(observer, resources.topic_arn, "pipeline-events")
-        people_topic_arn = resources.topic_arns[spec.email_topic_id or ""]
-        os.environ.update(resources.environment)
-        os.environ.update(LOCAL_RUNTIME_ENV)
-        if not args.verbose:
-            os.environ.update(
-                {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-            )
+        self.observer = boto3.session.Session()
+        self.resources = provision(self.spec, self.observer)
+        self.queue_url = subscribe_queue(self.observer, self.resources.topic_arn, "pipeline")
+        self.people_topic_arn = self.resources.topic_arns[self.spec.email_topic_id or ""]
+        self._configure(self.resources)
         print(f"  local AWS: moto {aws.moto_endpoint}, Personalize {aws.personalize.endpoint}")
-
         boto3.setup_default_session()
         assert boto3.DEFAULT_SESSION is not None
-        requests: Counter[str] = count_requests(boto3.DEFAULT_SESSION)
-        handler = load_handler(spec.handler)
-        # The story is played in accelerated time, ending before now: the poller's clock is
-        # the wall clock, so every change it lists has already happened.
-        start = time.time() - (args.ticks + 1) * period * 60
-        story = Story(aws.personalize, args.seed, args.jobs, start=start, tick_minutes=period)
-        expected: list[Expected] = []
-        received: list[Expected] = []
-        published = emails = people_expected = errors = 0
-        people_types = set(resources.environment.get("PEOPLE_EVENT_TYPES", "").split(","))
-        rule_arn = f"arn:aws:events:{aws.region}:123456789012:rule/{spec.table_id}-schedule"
-        for tick in range(args.ticks):
-            story.before_tick(tick)
-            expected += story.expected(first_poll=tick == 0)
-            clock = time.strftime("%H:%M", time.gmtime(story.clock(tick)))
-            print(f"\n{rule(f'tick {tick + 1}/{args.ticks}  {clock}  (every {period} min)')}")
-            for line in story.narration:
-                print(f"  · {line}")
-            result = poll_once(handler, scheduled_event(aws.region, rule_arn))
-            errors += "error" in result
-            if tick == 0:
-                # The notifier was deployed at the story's first tick: jobs created since
-                # then are new to it, those before are its silent baseline.
-                deployed = datetime.fromtimestamp(story.clock(0), UTC)
-                set_scope_times(
-                    observer.client("dynamodb"), resources.table_name, baselineStartedAt=deployed
-                )
-            messages, mailed = show_people(aws, people_topic_arn, published, spec)
-            published, emails = published + messages, emails + mailed
-            heard, for_people_count = show_pipeline(observer.client("sqs"), queue_url, people_types)
-            received += heard
-            people_expected += for_people_count
-            print(progress_line(result))
+        self.requests: Counter[str] = count_requests(boto3.DEFAULT_SESSION)
+        self.handler = load_handler(self.spec.handler)
+        self.stories = self._stories()
+        self.tally = Tally()
+        env = self.resources.environment
+        self.people_types = set(env.get("PEOPLE_EVENT_TYPES", "").split(","))
+        self.rule_arn = f"arn:aws:events:{aws.region}:{OWN_ACCOUNT}:rule/{self.spec.table_id}"
 
-        problems = compare(expected, received)
-        # Personalize's count is its endpoint's, whichever session the poller listed with.
-        by_operation = [
-            (f"  {name}", str(count))
-            for name, count in sorted(
-                [(k, v) for k, v in requests.items() if not k.startswith("personalize:")]
-                + [(f"personalize:{op}", n) for op, n in aws.personalize.calls.items()]
-            )
+    def _configure(self, resources: LocalResources) -> None:
+        os.environ.update(resources.environment)
+        os.environ.update(LOCAL_RUNTIME_ENV)
+        if not self.args.verbose:
+            # The run's metrics are read from what it prints; its logs only with --verbose.
+            os.environ["POWERTOOLS_LOG_LEVEL"] = "CRITICAL" if self.layout.several else "ERROR"
+        role = resources.environment.get("MEMBER_ROLE_NAME", "")
+        for account in self.layout.missing:
+            self.aws.moto.missing_roles.add(f"arn:aws:iam::{account}:role/{role}")
+        if self.layout.several:
+            watched = ", ".join(sorted(self.layout.unreachable() | set(self.reachable())))
+            print(f"  watching {watched}")
+            print(f"  {', '.join(self.layout.missing)} has no member role {role}: AssumeRole fails")
+
+    def reachable(self) -> list[str]:
+        return [f"{a}/{r}" for a in self.layout.accounts for r in self.layout.regions]
+
+    def _stories(self) -> list[Story]:
+        # Played in accelerated time, ending before now: the poller's clock is the wall
+        # clock, so every change it lists has already happened.
+        start = time.time() - (self.args.ticks + 1) * self.period * 60
+        emulator: PersonalizeEmulator = self.aws.personalize
+        if not self.layout.several:
+            return [Story(emulator, self.args.seed, self.args.jobs, start, self.period)]
+        places = [
+            (account, region)
+            for account in (*self.layout.accounts, *self.layout.missing)
+            for region in self.layout.regions
         ]
-        print(f"\n{rule('summary')}")
-        print(
-            summary_table(
-                [
-                    ("jobs", str(len(aws.personalize.jobs()))),
-                    ("polls", str(args.ticks)),
-                    ("transitions expected", str(len(expected))),
-                    ("events to pipeline (SQS)", str(len(received))),
-                    ("messages for people (people topic)", str(published)),
-                    ("emails (after the subscription's filter)", str(emails)),
-                    ("failed polls", str(errors)),
-                    ("API requests by the poller", ""),
-                    *by_operation,
-                ]
+        return [
+            Story(
+                emulator,
+                self.args.seed + i,
+                self.args.jobs,
+                start,
+                self.period,
+                account=account,
+                region=region,
+                throttles=i == 0,
             )
-        )
-        ok = not problems and errors == 0 and published == people_expected
+            for i, (account, region) in enumerate(places)
+        ]
+
+    # --- one tick ----------------------------------------------------------------------
+    def tick(self, tick: int) -> None:
+        story = self.stories[0]
+        clock = time.strftime("%H:%M", time.gmtime(story.clock(tick)))
+        print(f"\n{rule(f'tick {tick + 1}/{self.args.ticks}  {clock}  (every {self.period} min)')}")
+        self._tell(tick)
+        result, printed = poll_once(self.handler, scheduled_event(self.aws.region, self.rule_arn))
+        if self.args.verbose:
+            print(printed, end="")
+        self.tally.errors += "error" in result
+        if tick == 0:
+            # Imported once the poller's environment is set: poller.poll (which it reads
+            # the store's layout from) names its logger after the service at import.
+            from local.snapshot import set_scope_times  # noqa: PLC0415
+
+            # The notifier was deployed at the story's first tick: jobs created since
+            # then are new to it, those before are its silent baseline.
+            deployed = datetime.fromtimestamp(story.clock(0), UTC)
+            set_scope_times(
+                self.observer.client("dynamodb"),
+                self.resources.table_name,
+                baselineStartedAt=deployed,
+            )
+        self._show_people()
+        self._show_pipeline()
+        self._show_alarms(tick, result, scope_errors(printed))
+        print(progress_line(result, tick))
+
+    def _tell(self, tick: int) -> None:
+        """Play each story up to this tick's poll and say what happened."""
+        unreachable = self.layout.unreachable()
+        for story in self.stories:
+            story.before_tick(tick)
+            expected = story.expected(first_poll=tick == 0)
+            if story.place not in unreachable:
+                self.tally.expected += expected
+            where = f"{story.place}  " if self.layout.several else ""
+            for line in story.narration:
+                print(f"  · {where}{line}")
+
+    def _show_people(self) -> None:
+        """What the people topic sent: each as Slack shows it, and as email when the
+        subscription's filter lets it through."""
+        sent = sent_messages(self.aws, self.people_topic_arn, self.tally.published)
+        for message in sent:
+            show_slack(message.bodies["https"], message.scope)
+            if for_people(message.event_type, self.spec.email_filter_policy):
+                show_email(message.subject, message.bodies["email"], message.scope)
+                self.tally.emails += 1
+        self.tally.published += len(sent)
+
+    def _show_pipeline(self) -> None:
+        """The events a pipeline's queue received, each as heard."""
+        for notification in drain_queue(self.observer.client("sqs"), self.queue_url):
+            event = json.loads(str(notification["Message"]))
+            self.tally.people_expected += event["eventType"] in self.people_types
+            self.tally.received.append(
+                (event["batchSegmentJobArn"], event["previousStatus"], event["status"])
+            )
+            scope = f"{event['accountId']}/{event['region']}"
+            print(f"  pipeline <- {scope} {json.dumps(event, separators=(',', ':'))}")
+
+    def _show_alarms(self, tick: int, result: dict[str, Any], alarmed: list[str]) -> None:
+        reasons = result.get("unreachableScopes") or {}
+        for place in alarmed:
+            print(f"  ALARM ScopeErrors {place}: {reasons.get(place, 'no reason logged')}")
+        self.tally.alarms.update(alarmed)
+        expected = self.layout.unreachable()
+        if sorted(alarmed) != sorted(expected):
+            self.tally.problems.append(
+                f"tick {tick + 1}: ScopeErrors for {sorted(alarmed)}, expected {sorted(expected)}"
+            )
+
+    # --- the end -----------------------------------------------------------------------
+    def summary(self) -> bool:
+        tally = self.tally
+        problems = compare(tally.expected, tally.received) + tally.problems
+        print(f"\n{rule('summary')}")
+        print(summary_table(self._rows()))
+        ok = not problems and tally.errors == 0 and tally.published == tally.people_expected
         for problem in problems:
             print(f"  PROBLEM {problem}")
         print(f"\nResult: {'every expected notification arrived exactly once' if ok else 'FAILED'}")
+        return ok
 
+    def _rows(self) -> list[tuple[str, str]]:
+        tally = self.tally
+        rows = [
+            ("jobs", str(len(self.aws.personalize.jobs()))),
+            ("polls", str(self.args.ticks)),
+            ("transitions expected", str(len(tally.expected))),
+            ("events to pipeline (SQS)", str(len(tally.received))),
+            ("messages for people (people topic)", str(tally.published)),
+            ("emails (after the subscription's filter)", str(tally.emails)),
+            ("failed polls", str(tally.errors)),
+        ]
+        if self.layout.several:
+            rows += self._scope_rows()
+        # Personalize's count is its endpoint's, whichever session the poller listed with.
+        calls = [(k, v) for k, v in self.requests.items() if not k.startswith("personalize:")]
+        calls += [(f"personalize:{op}", n) for op, n in self.aws.personalize.calls.items()]
+        rows.append(("API requests by the poller", ""))
+        rows += [(f"  {name}", str(count)) for name, count in sorted(calls)]
+        return rows
+
+    def _scope_rows(self) -> list[tuple[str, str]]:
+        heard = Counter(
+            f"{arn.split(':')[4]}/{arn.split(':')[3]}" for arn, _, _ in self.tally.received
+        )
+        listed = self.aws.personalize.calls_by_scope
+        rows = [("scopes", "")]
+        for place in self.reachable():
+            account, region = place.split("/")
+            requests = listed[(account, region)]
+            rows.append((f"  {place}", f"{heard[place]} events, {requests} Personalize requests"))
+        for place in sorted(self.layout.unreachable()):
+            alarms = self.tally.alarms[place]
+            rows.append((f"  {place}", f"{heard[place]} events, ScopeErrors in {alarms} polls"))
+        return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    with LocalAws(account_id=OWN_ACCOUNT) as aws:
+        demo = Demo(args, Layout.of(args), aws)
+        for tick in range(args.ticks):
+            demo.tick(tick)
+        ok = demo.summary()
         if args.serve:
             serve(aws)
         return 0 if ok else 1

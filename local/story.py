@@ -27,11 +27,17 @@ FAILURE_REASONS = (
 
 @dataclass
 class Story:
+    """What happens to the jobs of one account and region (by default the emulator's own).
+    Only the first of several stories throttles, as Personalize throttles its caller."""
+
     personalize: PersonalizeEmulator
     seed: int
     history_jobs: int
     start: float
     tick_minutes: int
+    account: str | None = None
+    region: str | None = None
+    throttles: bool = True
     rng: random.Random = field(init=False)
     heard: dict[str, str] = field(default_factory=dict)  # status as of the last poll
     lifecycles: dict[str, list[str]] = field(default_factory=dict)  # statuses still to come
@@ -39,6 +45,15 @@ class Story:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)  # noqa: S311 - a story, not a secret
+
+    @property
+    def place(self) -> str:
+        """'account/region', as the poller's ScopeErrors metric names a scope."""
+        account = self.account or self.personalize.account_id
+        return f"{account}/{self.region or self.personalize.region}"
+
+    def mine(self, arn: str) -> bool:
+        return arn.startswith(self.personalize.job_arn("", self.account, self.region))
 
     def clock(self, tick: int) -> float:
         return self.start + tick * self.tick_minutes * 60
@@ -55,6 +70,8 @@ class Story:
             status,
             at=at,
             failure_reason=reason,
+            account=self.account,
+            region=self.region,
             jobInput={"s3DataSource": {"path": f"s3://segments-in/{stem}/users.json"}},
             jobOutput={"s3DataDestination": {"path": f"s3://segments-out/{name}/"}},
             numResults=25,
@@ -76,20 +93,31 @@ class Story:
             # Finishes within one poll period: the poll sees PENDING, then ACTIVE.
             self._new("churn-risk", "PENDING", now, ["ACTIVE"])
         elif tick == 2:
-            self.personalize.inject_fault("ListBatchSegmentJobs", "ThrottlingException", times=2)
-            self.narration.append("Personalize will throttle the next 2 list calls")
+            self._throttle()
         elif tick == 3:
             # Created and failed between two polls: heard once, as a failure.
             self._new("flash-sale", "CREATE FAILED", now, [], reason=FAILURE_REASONS[1])
         elif self.rng.random() < 0.5:
             self._new("adhoc-segment", "PENDING", now, ["IN PROGRESS", "ACTIVE"])
 
+    def _throttle(self) -> None:
+        if self.throttles:
+            self.personalize.inject_fault("ListBatchSegmentJobs", "ThrottlingException", times=2)
+            self.narration.append("Personalize will throttle the next 2 list calls")
+
     def _history(self, now: float) -> None:
         for i in range(self.history_jobs):
             at = now - (self.history_jobs - i) * 3600
             status = "CREATE FAILED" if self.rng.random() < 0.05 else "ACTIVE"
             reason = FAILURE_REASONS[0] if status == "CREATE FAILED" else None
-            self.personalize.add_job(f"history-{i:05d}", status, at=at, failure_reason=reason)
+            self.personalize.add_job(
+                f"history-{i:05d}",
+                status,
+                at=at,
+                failure_reason=reason,
+                account=self.account,
+                region=self.region,
+            )
         self.narration.append(f"{self.history_jobs} jobs already finished before the first poll")
 
     def _advance(self, now: float) -> None:
@@ -105,6 +133,8 @@ class Story:
         moved: list[Expected] = []
         for job in self.personalize.jobs():
             arn, status = job["batchSegmentJobArn"], job["status"]
+            if not self.mine(arn):
+                continue
             previous = self.heard.get(arn)
             if previous != status:
                 if not first_poll:

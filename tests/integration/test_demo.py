@@ -9,6 +9,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
+from local.demo import MISSING_ACCOUNT, parse_args, scope_errors
 from local.story import compare
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +43,63 @@ def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
     # People get failures, successes and stuck jobs; the pipeline gets every event.
     assert "Subject: PENDING:" not in out
     assert "emails (after the subscription's filter)  4" in out
+
+
+def test_demo_across_accounts_and_regions_names_each_scope_and_alarms_the_missing_role() -> None:
+    ticks = 4
+    scopes = ["--accounts", "2", "--regions", "2"]
+    result = subprocess.run(
+        [sys.executable, "-m", "local.demo", *scopes, "--jobs", "30", "--ticks", str(ticks)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Result: every expected notification arrived exactly once" in out
+    # The poller's own account and the member, each in both regions: each heard, by
+    # people and by the pipeline, and named in what it sent.
+    for scope in (
+        "123456789012/us-east-1",
+        "123456789012/eu-west-1",
+        "222233334444/us-east-1",
+        "222233334444/eu-west-1",
+    ):
+        assert f"── email to ml-team@example.com · {scope} " in out
+        assert f"── Slack (AWS Chatbot) · {scope} " in out
+        assert f"pipeline <- {scope} " in out
+        assert f"ALARM ScopeErrors {scope}" not in out
+    # The account without its member role: each of its scopes alarms at every poll,
+    # naming why, and nothing of it is heard.
+    for region in ("us-east-1", "eu-west-1"):
+        alarm = f"ALARM ScopeErrors {MISSING_ACCOUNT}/{region}: "
+        assert out.count(alarm) == ticks
+        assert f"{alarm}ListBatchSegmentJobs failed: An error occurred (AccessDenied)" in out
+        assert f"{MISSING_ACCOUNT}/{region}" + " " * 3 in out  # its summary row
+    assert f"pipeline <- {MISSING_ACCOUNT}/" not in out
+    assert f"(AWS Chatbot) · {MISSING_ACCOUNT}/" not in out  # nor messages for people
+    assert f"ml-team@example.com · {MISSING_ACCOUNT}/" not in out
+    assert "2 scopes unreachable" in out
+
+
+def test_the_demo_reads_scope_errors_from_the_embedded_metrics() -> None:
+    printed = "\n".join(
+        [
+            "not json",
+            '{"_aws": {}, "ScopeErrors": [1.0], "scope": "333344445555/eu-west-1"}',
+            '{"_aws": {}, "JobsSeen": [3.0]}',
+            '{"ScopeErrors": 1, "scope": "not/a-metric"}',
+        ]
+    )
+    assert scope_errors(printed) == ["333344445555/eu-west-1"]
+
+
+def test_the_demo_watches_at_most_a_story_sized_number_of_scopes() -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--accounts", "3", "--regions", "3"])
+    assert (parse_args([]).accounts, parse_args([]).regions) == (1, 1)
 
 
 def test_compare_reports_missing_and_doubled() -> None:
