@@ -8,13 +8,16 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install lint typecheck test soak demo synth bench deploy clean
+.PHONY: install lint typecheck pytest test soak demo synth bench deploy clean
 
+# The two virtualenvs install side by side: downloads, not the CPU, set the pace.
 $(STAMP): requirements.txt requirements-dev.txt requirements-checkov.txt lambdas/poller/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)/checkov
-	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(VENV)/checkov/bin/python -m pip install --quiet --disable-pip-version-check \
+		-r requirements-checkov.txt & checkov=$$!; \
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt \
+		&& wait $$checkov
 	touch $@
 
 install: $(STAMP)
@@ -24,10 +27,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy lambdas/poller lambdas/slack_forwarder infra app.py local notifier_cli tests
+	$(VENV)/bin/mypy lambdas/poller lambdas/slack_forwarder lambdas/job_events infra app.py \
+		local notifier_cli tests
 
-test: lint typecheck
+pytest: $(STAMP)
 	$(VENV)/bin/pytest -n auto
+
+# Type checks run beside the tests: both must pass.
+test: lint
+	$(MAKE) --no-print-directory -j2 typecheck pytest
 
 # The delivery promise's property test with many more histories (at least 10,000 polls).
 soak: $(STAMP)
