@@ -42,6 +42,8 @@ def clean_text(value: object) -> str | None:
     U+FFFD, so one hostile field cannot break rendering or publishing."""
     if not isinstance(value, str):
         return None
+    if value.isascii():  # nearly every field: kept as it is, no copy (a listing is large)
+        return value
     return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
 
 
