@@ -44,7 +44,8 @@ def clean_text(value: object) -> str | None:
         return None
     if value.isascii():  # nearly every field: kept as it is, no copy (a listing is large)
         return value
-    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    # Through UTF-16, each lone surrogate becomes one U+FFFD; valid pairs stay as they are.
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def to_job_summary(item: BatchSegmentJobSummaryTypeDef | dict[str, Any]) -> JobSummary:

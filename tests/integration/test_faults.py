@@ -487,10 +487,7 @@ def test_a_lone_surrogate_is_replaced_and_the_rest_of_the_poll_is_announced(
     assert result["published"] == 3
     received = {e["jobName"]: e for e in events(stack.notifications())}
     assert set(received) == set(names)
-    reason = received["hostile"]["failureReason"]
-    assert reason.startswith("bad \ufffd")
-    assert reason.endswith(" in")
-    assert set(reason[4:-3]) == {"\ufffd"}, "only replacement characters where it stood"
+    assert received["hostile"]["failureReason"] == "bad \ufffd in", "one U+FFFD where it stood"
 
 
 # --- Scopes ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from poller.core import (
     rank,
 )
 from poller.models import JobSummary, ScopeState, SnapshotItem, Transition
+from poller.personalize_source import clean_text
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -342,3 +343,20 @@ def test_a_full_read_is_due_by_the_time_of_the_last_one() -> None:
     # A clock that went backwards does not postpone it.
     ahead = ScopeState(baseline_started_at=T0, last_full_read_at=NOW + timedelta(days=1))
     assert full_read_due(ahead, NOW, HOUR)
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("plain ascii", "plain ascii"),
+        ("Ünïcødé 入力 😀", "Ünïcødé 入力 😀"),
+        ("bad \ud800 in", "bad \ufffd in"),
+        ("\udfff\ud800", "\ufffd\ufffd"),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_invalid_unicode_is_replaced_once_per_lone_surrogate(
+    raw: object, clean: str | None
+) -> None:
+    assert clean_text(raw) == clean
