@@ -465,12 +465,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def serve(aws: LocalAws) -> None:
+    # Before saying how to stop it: a SIGTERM right after that line must stop it cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"\n{rule('serving')}\nPoint the AWS CLI at local AWS:\n")
     for name, value in aws.environment().items():
         print(f"  export {name}={value}")
     print("\n  aws personalize list-batch-segment-jobs\n  aws dynamodb list-tables\n")
-    print("Ctrl-C to stop.")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("Ctrl-C to stop.", flush=True)
     try:
         while True:
             time.sleep(3600)
