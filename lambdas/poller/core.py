@@ -24,6 +24,9 @@ TERMINAL_RANK = 2
 # How far behind a listing may be. A summary shows a status that held at least until this
 # long ago, so a job is called stuck only if it waited past the limit before then.
 LISTING_LAG = timedelta(minutes=5)
+# An update time this far past the poll's clock is believed (the job moved while the poll
+# listed, or Personalize's clock runs a little ahead); further is an odd summary.
+CLOCK_SKEW = timedelta(minutes=15)
 
 
 def normalise_status(status: str | None) -> str:
@@ -128,6 +131,8 @@ def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision
         return Decision(Outcome.BACKWARDS)
     if old is not None and new is not None and new < old:
         return Decision(Outcome.BACKWARDS)
+    if _behind_a_channel(job, record):
+        return Decision(Outcome.BACKWARDS)
     # Forward in the documented order is news whatever the timestamps say: a recorded time
     # may have been clamped to the poll that saw an odd listing.
     forward = old is not None and new is not None and new > old
@@ -136,6 +141,21 @@ def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision
     if _corrects_baseline(job, record, scope):
         return Decision(Outcome.BASELINE)
     return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, record.status))
+
+
+def _behind_a_channel(job: JobSummary, record: SnapshotItem) -> bool:
+    """Whether some channel already heard a later status than the listed one, after a
+    partly failed delivery: a final one other than it, or one further in the job's life."""
+    new = rank(job.status)
+    for heard in record.heard_statuses():
+        if heard == job.status:
+            continue
+        position = rank(heard)
+        if position == TERMINAL_RANK or (
+            position is not None and new is not None and new < position
+        ):
+            return True
+    return False
 
 
 def _corrects_baseline(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> bool:
@@ -166,12 +186,16 @@ def is_stuck(
 ) -> bool:
     """Waiting (PENDING or IN PROGRESS) for longer than `stuck_after`.
 
-    Waiting since the job's last update; failing a believable one (missing, or in the
-    future), since the time recorded with this status, else since the job's creation.
+    Waiting since the job's last update; failing a believable one (missing, or further in
+    the future than CLOCK_SKEW), since the time recorded with this status, else since the
+    job's creation.
     """
     if normalise_status(job.status) not in _WAITING:
         return False
-    times = (job.last_updated_time, recorded, job.creation_time)
+    updated = job.last_updated_time
+    if updated is not None and now < updated <= now + CLOCK_SKEW:
+        updated = now  # moved while this poll was listing, or a clock a little ahead
+    times = (updated, recorded, job.creation_time)
     since = next((t for t in times if t is not None and t <= now), None)
     return since is not None and now - LISTING_LAG - since > stuck_after
 

@@ -55,6 +55,13 @@ class SnapshotItem:
     def has(self, channel: str, transition: Transition) -> bool:
         return self.delivered.get(channel) == transition.key
 
+    def heard_statuses(self) -> set[str]:
+        """The statuses channels ahead of the record have heard."""
+        stuck = f"{EventType.JOB_STUCK.value}:"
+        return {
+            key.split(":", 1)[1] for key in self.delivered.values() if not key.startswith(stuck)
+        }
+
     def previous_for(self, channel: str) -> str | None:
         """The status `channel` last heard of this job."""
         key = self.delivered.get(channel)

@@ -548,3 +548,52 @@ def test_a_watermark_from_the_future_is_rewritten() -> None:
     watermark = world.store.scopes[scope].watermark
     assert watermark is not None
     assert watermark <= world.clock.now()
+
+
+def test_a_lagging_listing_after_a_partial_delivery_sends_no_channel_backwards() -> None:
+    # Regression (adversarial review): the bus heard PENDING -> ACTIVE while the topic
+    # failed; a lagging IN PROGRESS then went to the bus as ACTIVE -> IN PROGRESS, and
+    # ACTIVE was announced a second time everywhere.
+    world = World()
+    (arn,) = watching(world, ("x", "PENDING"))
+    world.source.move(arn, "IN PROGRESS")
+    lagging = dict(world.source.summaries[arn])
+    world.later(1)
+    world.source.move(arn, "ACTIVE")
+    world.publishers["sns"].fails = lambda _event: True
+    world.run()
+    world.publishers["sns"].fails = lambda _event: False
+    current = world.source.summaries[arn]
+    world.source.summaries[arn] = lagging
+
+    world.run()
+    world.source.summaries[arn] = current
+    world.run()
+
+    assert world.heard("events") == [("x", "PENDING", "ACTIVE")]
+    assert world.heard("sns") == [("x", "PENDING", "ACTIVE")]
+    assert world.heard("people") == [("x", "PENDING", "ACTIVE")]
+
+
+def test_a_job_that_moves_while_the_first_poll_lists_is_not_taken_for_stuck() -> None:
+    # Regression (adversarial review): its update time, a moment after the poll began,
+    # was not believed, so the creation seven hours earlier made it "already stuck" and
+    # its real stuck, hours later, was never announced.
+    world = World()
+    arn = world.source.put("x", "PENDING")
+    world.later(7 * 60)
+
+    def moves_while_listed(summaries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        world.clock.advance(0.5)
+        world.source.move(arn, "IN PROGRESS")
+        world.source.faults.odd = None
+        return [dict(world.source.summaries[arn])]
+
+    world.source.faults.odd = moves_while_listed
+    world.run()
+    assert world.store.items[arn].stuck_status is None
+    for _ in range(8):
+        world.later(60)
+        world.run()
+
+    assert [(h.event_type, h.status) for h in world.events()] == [("JOB_STUCK", "IN PROGRESS")]
