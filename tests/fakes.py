@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from job_events.arns import arn_part
-from job_events.vocabulary import EventType
+from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
 from poller.channels.sns import sns_message
 from poller.core import recorded_time
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
 from poller.models import ScopeState, SnapshotItem
 from poller.personalize_source import to_job_summary, with_details
+from poller.poll import Channel
 from poller.ports import Listing
 
 if TYPE_CHECKING:
@@ -349,3 +350,24 @@ class RecordingPublisher:
                 for e in message.events
             ]
         return failed
+
+
+def recording_channels(
+    clock: ScriptedClock,
+) -> tuple[dict[str, RecordingPublisher], list[Channel]]:
+    """The deployed channels (poller.wiring.channels), each on a RecordingPublisher: the
+    events topic and the bus get every event, the people topic what people want by default,
+    and one digest in a storm."""
+    publishers = {name: RecordingPublisher(clock) for name in ("sns", "events", "people")}
+    people = publishers["people"]
+    channels = [
+        Channel("sns", publishers["sns"]),
+        Channel("events", publishers["events"]),
+        Channel(
+            "people",
+            people,
+            event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
+            digest=people.render_digest,
+        ),
+    ]
+    return publishers, channels

@@ -30,11 +30,11 @@ from hypothesis.stateful import (
     rule,
 )
 
-from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
+from job_events.vocabulary import EventType
 from poller.core import LISTING_LAG, classify, is_stuck
 from poller.errors import JobListingError
 from poller.models import JobSummary, Scope
-from poller.poll import Channel, PollResult, PollRun, poll
+from poller.poll import PollResult, PollRun, poll
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -45,8 +45,8 @@ from tests.fakes import (
     Heard,
     MemorySource,
     MemoryStore,
-    RecordingPublisher,
     ScriptedClock,
+    recording_channels,
     solution_version_arn,
 )
 
@@ -123,24 +123,13 @@ class DeliveryPromise(RuleBasedStateMachine):
         self.clock = ScriptedClock(START)
         self.source = MemorySource(self.clock, page_size=3)
         self.store = MemoryStore(self.clock)
-        self.publishers = {name: RecordingPublisher(self.clock) for name in CHANNELS}
-        self.channels = [
-            Channel("sns", self.publishers["sns"]),
-            Channel("events", self.publishers["events"]),
-            Channel(
-                "people",
-                self.publishers["people"],
-                event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
-                digest=self.publishers["people"].render_digest,
-            ),
-        ]
+        self.publishers, self.channels = recording_channels(self.clock)
         self.watched = [VERSIONS[0]]
         self.lives: dict[str, Life] = {}
         self.story: list[str] = []
         self.polls = 0
         self.may_repeat: set[str] = set()  # jobs a failed write after a publish may repeat
         self.heard_before: dict[str, int] = dict.fromkeys(CHANNELS, 0)
-        self.stuck_seen: dict[str, list[tuple[str, str]]] = {c: [] for c in CHANNELS}
         self.last_result: PollResult | None = None
 
     # --- the world ---------------------------------------------------------------------

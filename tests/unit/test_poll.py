@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
+from job_events.vocabulary import EventType
 from poller.models import Scope
-from poller.poll import CLAIM_MARGIN_SECONDS, Channel, PollResult, PollRun, poll
+from poller.poll import CLAIM_MARGIN_SECONDS, PollResult, PollRun, poll
 from tests.fakes import (
     Heard,
     MemorySource,
     MemoryStore,
-    RecordingPublisher,
     ScriptedClock,
     job_arn,
+    recording_channels,
     solution_version_arn,
 )
 
@@ -40,19 +40,7 @@ class World:
         self.clock = ScriptedClock(START)
         self.source = MemorySource(self.clock, page_size=page_size)
         self.store = MemoryStore(self.clock)
-        self.publishers = {
-            name: RecordingPublisher(self.clock) for name in ("sns", "events", "people")
-        }
-        self.channels = [
-            Channel("sns", self.publishers["sns"]),
-            Channel("events", self.publishers["events"]),
-            Channel(
-                "people",
-                self.publishers["people"],
-                event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
-                digest=self.publishers["people"].render_digest,
-            ),
-        ]
+        self.publishers, self.channels = recording_channels(self.clock)
         self.storm_threshold = storm_threshold
         self.scopes = scopes or (Scope(),)
         self.runs = 0

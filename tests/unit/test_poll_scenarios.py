@@ -12,10 +12,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
+from job_events.vocabulary import EventType
 from poller.models import Scope
-from poller.poll import Channel, PollRun, poll
-from tests.fakes import MemorySource, MemoryStore, RecordingPublisher, ScriptedClock
+from poller.poll import PollRun, poll
+from tests.fakes import (
+    MemorySource,
+    MemoryStore,
+    RecordingPublisher,
+    ScriptedClock,
+    recording_channels,
+)
 
 if TYPE_CHECKING:
     from poller.poll import PollResult
@@ -36,9 +42,10 @@ class Notifier:
     def __post_init__(self) -> None:
         self.source = MemorySource(self.clock)
         self.store = MemoryStore(self.clock)
-        self.topic = RecordingPublisher(self.clock)  # the events topic: every event
-        self.bus = RecordingPublisher(self.clock)  # the event bus: every event
-        self.people = RecordingPublisher(self.clock)  # what people want, or one digest
+        publishers, self.channels = recording_channels(self.clock)
+        self.topic = publishers["sns"]  # the events topic: every event
+        self.bus = publishers["events"]  # the event bus: every event
+        self.people = publishers["people"]  # what people want, or one digest
 
     def poll(self, seconds: float = 60.0, run_id: str = "") -> PollResult:
         """One scheduled poll, a minute after the last, that must end by its deadline."""
@@ -54,14 +61,7 @@ class Notifier:
             clock=self.clock.time,
             storm_threshold=self.storm_threshold,
         )
-        people = Channel(
-            "people",
-            self.people,
-            event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
-            digest=self.people.render_digest,
-        )
-        channels = [Channel("sns", self.topic), Channel("events", self.bus), people]
-        result = poll(self.source, self.store, channels, run)
+        result = poll(self.source, self.store, self.channels, run)
         assert self.clock.time() <= deadline, f"{run.run_id} ran past its deadline"
         return result
 
