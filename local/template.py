@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,28 +45,46 @@ class PollerSpec:
 
 
 def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) -> dict[str, Any]:
-    """The stack's template, as `python app.py` writes it for this context.
+    """The stack's template, as `python app.py` writes it for this context: the named
+    stack's, or by default the poller's."""
+    templates: dict[str, dict[str, Any]] = {
+        path.name.removesuffix(".template.json"): json.loads(path.read_text())
+        for path in sorted(cloud_assembly(context).glob("*.template.json"))
+    }
+    if stack_name:
+        chosen = [t for name, t in templates.items() if name == stack_name]
+    else:  # the stack with the poller: the one with a schedule (others are for members)
+        chosen = [t for t in templates.values() if _scheduled(t)]
+    if len(chosen) != 1:
+        raise TemplateError(f"expected one poller stack, found {sorted(templates)}")
+    return chosen[0]
 
-    Synthesizing takes several seconds of CPU, so each result is kept, keyed by the
+
+def cloud_assembly(context: dict[str, Any] | None = None) -> Path:
+    """The manifest, templates and metadata that `python app.py` writes for this context,
+    as the CDK CLI would run it (assets left out).
+
+    Running the app takes several seconds of CPU, so each result is kept, keyed by the
     context and the content of everything it depends on: test workers, the demo and the
-    benchmark synthesize a given app once, and a changed app is synthesized anew.
+    benchmark run a given app once, and a changed app is run anew.
     """
     SYNTH_CACHE.mkdir(exist_ok=True)
-    key = _inputs_digest(context, stack_name)
-    cached = SYNTH_CACHE / f"{key}.json"
-    with (SYNTH_CACHE / f"{key}.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one process synthesizes, the others wait for it
-        if not cached.exists():
-            template = _synth(context, stack_name)
-            partial = cached.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(json.dumps(template))
-            partial.replace(cached)
-        loaded: dict[str, Any] = json.loads(cached.read_text())
-        return loaded
+    kept = SYNTH_CACHE / _inputs_digest(context)
+    with kept.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process runs the app, the others wait for it
+        if not kept.exists():
+            with tempfile.TemporaryDirectory(prefix="cdk-local-") as outdir:
+                _run_app(context, Path(outdir))
+                partial = SYNTH_CACHE / f"{kept.name}.{os.getpid()}.tmp"
+                partial.mkdir()
+                for path in Path(outdir).glob("*.json"):
+                    shutil.copy(path, partial / path.name)
+                partial.replace(kept)
+    return kept
 
 
-def _inputs_digest(context: dict[str, Any] | None, stack_name: str | None) -> str:
-    digest = hashlib.sha256(json.dumps([context or {}, stack_name], sort_keys=True).encode())
+def _inputs_digest(context: dict[str, Any] | None) -> str:
+    digest = hashlib.sha256(json.dumps(context or {}, sort_keys=True).encode())
     for name in SYNTH_INPUTS:
         top = ROOT / name
         for path in sorted([top] if top.is_file() else top.rglob("*")):
@@ -74,38 +93,24 @@ def _inputs_digest(context: dict[str, Any] | None, stack_name: str | None) -> st
     return digest.hexdigest()[:32]
 
 
-def _synth(context: dict[str, Any] | None, stack_name: str | None) -> dict[str, Any]:
-    """Run `python app.py` as the CDK CLI would and return the poller stack's template
-    (or the named stack's)."""
-    with tempfile.TemporaryDirectory(prefix="cdk-local-") as outdir:
-        env = {
-            **os.environ,
-            "CDK_OUTDIR": outdir,
-            "CDK_CONTEXT_JSON": json.dumps(context or {}),
-            "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
-        }
-        result = subprocess.run(  # noqa: S603 - runs this repository's own app.py
-            [sys.executable, str(ROOT / "app.py")],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
-        templates: dict[str, dict[str, Any]] = {
-            path.name.removesuffix(".template.json"): json.loads(path.read_text())
-            for path in sorted(Path(outdir).glob("*.template.json"))
-        }
-    if stack_name:
-        chosen = [t for name, t in templates.items() if name == stack_name]
-    else:  # the stack with the poller: the one with a schedule (others are for members)
-        chosen = [t for t in templates.values() if _scheduled(t)]
-    if len(chosen) != 1:
-        raise TemplateError(f"expected one poller stack, found {sorted(templates)}")
-    return chosen[0]
+def _run_app(context: dict[str, Any] | None, outdir: Path) -> None:
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(context or {}),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
+    }
+    result = subprocess.run(  # noqa: S603 - runs this repository's own app.py
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
 
 
 def _scheduled(template: dict[str, Any]) -> bool:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 import pytest
@@ -9,8 +10,14 @@ from aws_cdk.assertions import Template
 
 from infra.config import STACK_NAME, NotifierConfig
 from infra.stack import NotifierStack
+from local.template import cloud_assembly
 
-# Every optional part switched on, so every resource and every delivery path is synthesized.
+if TYPE_CHECKING:
+    from pathlib import Path
+
+CENTRAL = "111122223333"  # the central account that member stacks trust
+# Every optional part switched on, so every resource and every delivery path is synthesized
+# (the member stack's central account included, so `python app.py` writes both stacks clean).
 ALL_OPTIONS: dict[str, Any] = {
     "notifyEmails": "ops@example.com,ml-team@example.com",
     "alarmEmails": "oncall@example.com",
@@ -23,6 +30,7 @@ ALL_OPTIONS: dict[str, Any] = {
     "accounts": "111122223333,444455556666",
     "regions": "us-east-1,eu-west-1",
     "memberOrganizationalUnits": "ou-ab12-cdef3456",
+    "centralAccount": CENTRAL,
 }
 CONFIGURATIONS: dict[str, dict[str, Any]] = {"default": {}, "every option": ALL_OPTIONS}
 
@@ -37,6 +45,23 @@ def synth(context: dict[str, Any] | None = None) -> Template:
 def configured(name: str) -> Template:
     """The template of one of CONFIGURATIONS, synthesized once per test process."""
     return synth(CONFIGURATIONS[name])
+
+
+def app_output(name: str) -> Path:
+    """What `python app.py` writes for one of CONFIGURATIONS (run once, then kept)."""
+    return cloud_assembly(CONFIGURATIONS[name])
+
+
+def cdk_messages(assembly: Path, stack: str, level: str) -> list[str]:
+    """The messages of one level (error, warning) that `cdk synth|deploy` reports for a stack:
+    an error fails them."""
+    metadata = json.loads((assembly / f"{stack}.metadata.json").read_text())
+    return [
+        f"{path}: {entry['data']}"
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry["type"] == f"aws:cdk:{level}"
+    ]
 
 
 @pytest.fixture(scope="session")
