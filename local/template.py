@@ -12,8 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +59,8 @@ def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) 
 
 
 def cloud_assembly(context: dict[str, Any] | None = None) -> Path:
-    """The manifest, templates and metadata that `python app.py` writes for this context,
-    as the CDK CLI would run it (assets left out).
+    """The manifest, templates and metadata that `python app.py` writes for this context
+    (assets left out).
 
     Running the app takes several seconds of CPU, so each result is kept, keyed by the
     context and the content of everything it depends on: test workers, the demo and the
@@ -83,6 +81,12 @@ def cloud_assembly(context: dict[str, Any] | None = None) -> Path:
     return kept
 
 
+def cli_context(context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The context the CDK CLI gives the app: cdk.json's (feature flags), then `-c` values."""
+    cdk_json: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())
+    return {**cdk_json.get("context", {}), **(context or {})}
+
+
 def _inputs_digest(context: dict[str, Any] | None) -> str:
     digest = hashlib.sha256(json.dumps(context or {}, sort_keys=True).encode())
     for name in SYNTH_INPUTS:
@@ -94,23 +98,20 @@ def _inputs_digest(context: dict[str, Any] | None) -> str:
 
 
 def _run_app(context: dict[str, Any] | None, outdir: Path) -> None:
-    env = {
-        **os.environ,
-        "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(context or {}),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
-    }
-    result = subprocess.run(  # noqa: S603 - runs this repository's own app.py
-        [sys.executable, str(ROOT / "app.py")],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
+    """What `python app.py` does when the CDK CLI runs it, in this process: its build and
+    synth, from the given context."""
+    # Imported here: the CDK costs seconds to load, and a kept run needs none of it.
+    import aws_cdk as cdk  # noqa: PLC0415
+
+    from app import build  # noqa: PLC0415
+    from infra.config import ConfigError  # noqa: PLC0415
+
+    app = cdk.App(context=cli_context(context), outdir=str(outdir))
+    try:
+        build(app)
+    except ConfigError as err:
+        raise TemplateError(f"Invalid configuration: {err}") from err
+    app.synth()
 
 
 def _scheduled(template: dict[str, Any]) -> bool:

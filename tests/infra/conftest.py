@@ -10,9 +10,10 @@ from aws_cdk.assertions import Template
 
 from infra.config import STACK_NAME, NotifierConfig
 from infra.stack import NotifierStack
-from local.template import cloud_assembly
+from local.template import cli_context, cloud_assembly
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
 CENTRAL = "111122223333"  # the central account that member stacks trust
@@ -36,7 +37,7 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {"default": {}, "every option": ALL_
 
 
 def synth(context: dict[str, Any] | None = None) -> Template:
-    app = cdk.App(context=context or {})
+    app = cdk.App(context=cli_context(context))
     config = NotifierConfig.from_context(app.node.try_get_context)
     return Template.from_stack(NotifierStack(app, STACK_NAME, config=config))
 
@@ -45,6 +46,21 @@ def synth(context: dict[str, Any] | None = None) -> Template:
 def configured(name: str) -> Template:
     """The template of one of CONFIGURATIONS, synthesized once per test process."""
     return synth(CONFIGURATIONS[name])
+
+
+def allowed(statements: Iterable[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Each action that Allow statements grant, with its resources, however cdk.json's
+    minimizePolicies merged the statements."""
+    found: dict[str, list[Any]] = {}
+    for statement in statements:
+        if statement["Effect"] != "Allow":
+            continue
+        actions, resources = statement["Action"], statement["Resource"]
+        for action in actions if isinstance(actions, list) else [actions]:
+            found.setdefault(action, []).extend(
+                resources if isinstance(resources, list) else [resources]
+            )
+    return {action: sorted(resources, key=json.dumps) for action, resources in found.items()}
 
 
 def app_output(name: str) -> Path:

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
-from typing import Any
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from infra.config import ConfigError, MemberConfig, NotifierConfig
-from local.template import TemplateError, cloud_assembly
+from local.template import ROOT, TemplateError, cloud_assembly
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def config(**context: Any) -> NotifierConfig:
@@ -65,7 +71,28 @@ def test_timeout_is_shorter_than_the_period() -> None:
         assert config(scheduleMinutes=minutes).timeout_seconds < minutes * 60
 
 
-def test_synth_fails_with_a_message_naming_the_value() -> None:
+def test_app_py_exits_with_a_message_naming_the_value(tmp_path: Path) -> None:
+    # app.py as the CDK CLI runs it (the other tests build the same app in their process).
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CDK_OUTDIR": str(tmp_path),
+            "CDK_CONTEXT_JSON": '{"notifyEmails": "bob"}',
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Invalid configuration: notifyEmails: 'bob' is not an email address" in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing synthesized
+
+
+def test_a_local_synth_fails_as_app_py_does() -> None:
     with pytest.raises(TemplateError, match="notifyEmails: 'bob' is not an email address"):
         cloud_assembly({"notifyEmails": "bob"})
 

@@ -13,6 +13,7 @@ from infra.config import STACK_NAME, MemberConfig
 from infra.member_stack import JobReaderStack, member_template
 from infra.scopes import MEMBER_STACK_NAME, POLLER_ROLE_NAME
 from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
+from local.template import cli_context
 from tests.infra.conftest import CENTRAL, app_output, cdk_messages, synth
 from tests.infra.test_partitions import Deployment
 
@@ -20,7 +21,7 @@ MEMBER = "444455556666"
 
 
 def member_stack(context: dict[str, Any]) -> JobReaderStack:
-    app = cdk.App(context=context)
+    app = cdk.App(context=cli_context(context))
     config = MemberConfig.from_context(app.node.try_get_context)
     return JobReaderStack(
         app,

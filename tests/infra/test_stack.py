@@ -10,7 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from notifier_cli.deployment import FUNCTION_OUTPUT
-from tests.infra.conftest import synth
+from tests.infra.conftest import allowed, synth
 
 
 def only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
@@ -138,62 +138,47 @@ def test_table_is_on_demand_keyed_by_pk_and_sk(template: Template) -> None:
 
 
 def test_role_has_least_privilege(template: Template) -> None:
-    table_id = logical_id(template, "AWS::DynamoDB::Table")
-    statements = [s for s in role_statements(template) if s["Action"] != "sns:Publish"]
-    by_action = {
-        tuple(sorted(s["Action"])) if isinstance(s["Action"], list) else (s["Action"],): s
-        for s in statements
-    }
-    published = [s["Resource"] for s in role_statements(template) if s["Action"] == "sns:Publish"]
-    assert sorted(r["Ref"] for r in published) == sorted(
-        [events_topic_id(template), people_topic_id(template)]
+    def arn(service: str, resource: str) -> dict[str, Any]:
+        return {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    f":{service}:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    f":{resource}",
+                ],
+            ]
+        }
+
+    table = {"Fn::GetAtt": [logical_id(template, "AWS::DynamoDB::Table"), "Arn"]}
+    key = {"Fn::GetAtt": [logical_id(template, "AWS::KMS::Key"), "Arn"]}
+    log_group = {"Fn::GetAtt": [logical_id(template, "AWS::Logs::LogGroup"), "Arn"]}
+    failed_runs = {"Fn::GetAtt": [failed_runs_queue_id(template), "Arn"]}
+    topics = sorted(
+        [{"Ref": events_topic_id(template)}, {"Ref": people_topic_id(template)}], key=json.dumps
     )
-    assert {actions: s["Resource"] for actions, s in by_action.items()} == {
-        ("personalize:ListBatchSegmentJobs",): "*",
-        ("personalize:DescribeBatchSegmentJob",): {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    ":personalize:",
-                    {"Ref": "AWS::Region"},
-                    ":",
-                    {"Ref": "AWS::AccountId"},
-                    ":batch-segment-job/*",
-                ],
-            ]
-        },
-        (
-            "dynamodb:BatchGetItem",
-            "dynamodb:BatchWriteItem",
-            "dynamodb:Query",
-            "dynamodb:UpdateItem",
-        ): {"Fn::GetAtt": [table_id, "Arn"]},
-        ("events:PutEvents",): {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    ":events:",
-                    {"Ref": "AWS::Region"},
-                    ":",
-                    {"Ref": "AWS::AccountId"},
-                    ":event-bus/default",
-                ],
-            ]
-        },
-        ("kms:Decrypt", "kms:GenerateDataKey*"): {
-            "Fn::GetAtt": [logical_id(template, "AWS::KMS::Key"), "Arn"]
-        },
-        ("logs:CreateLogStream", "logs:PutLogEvents"): {
-            "Fn::GetAtt": [logical_id(template, "AWS::Logs::LogGroup"), "Arn"]
-        },
-        ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"): {
-            "Fn::GetAtt": [failed_runs_queue_id(template), "Arn"]
-        },
-        ("xray:PutTelemetryRecords", "xray:PutTraceSegments"): "*",
+    assert allowed(role_statements(template)) == {
+        "personalize:ListBatchSegmentJobs": ["*"],
+        "personalize:DescribeBatchSegmentJob": [arn("personalize", "batch-segment-job/*")],
+        "dynamodb:BatchGetItem": [table],
+        "dynamodb:BatchWriteItem": [table],
+        "dynamodb:Query": [table],
+        "dynamodb:UpdateItem": [table],
+        "events:PutEvents": [arn("events", "event-bus/default")],
+        "sns:Publish": topics,
+        "kms:Decrypt": [key],
+        "kms:GenerateDataKey*": [key],
+        "logs:CreateLogStream": [log_group],
+        "logs:PutLogEvents": [log_group],
+        "sqs:GetQueueAttributes": [failed_runs],
+        "sqs:GetQueueUrl": [failed_runs],
+        "sqs:SendMessage": [failed_runs],
+        "xray:PutTelemetryRecords": ["*"],
+        "xray:PutTraceSegments": ["*"],
     }
     assert all(s["Effect"] == "Allow" for s in role_statements(template))
     _, role = only(template, "AWS::IAM::Role")
