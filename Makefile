@@ -33,7 +33,10 @@ typecheck: $(STAMP)
 
 # worksteal: a worker that runs out takes tests queued on the other, so one slow test
 # (a demo, a synth) doesn't leave a core idle at the end.
+# The first `import aws_cdk` on a machine unpacks the CDK into jsii's package cache (~10 s):
+# done once here, beside the type checks, rather than by every test worker at once.
 pytest: $(STAMP)
+	$(PY) -c "import aws_cdk, cdk_nag"
 	$(VENV)/bin/pytest -n auto --dist worksteal
 
 # Type checks run beside the tests: both must pass.

@@ -11,15 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from local.demo import MISSING_ACCOUNT, parse_args, scope_errors
+from local.demo import MISSING_ACCOUNT, Layout, parse_args, scope_errors
 from local.story import compare
+from local.template import synth
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def demo(*args: str) -> list[str]:
+    """The command `make demo ARGS="..."` runs. Its stack is synthesized here first, where the
+    CDK is already loaded: the demo reads that kept run instead of loading the CDK itself."""
+    synth(Layout.of(parse_args(list(args))).context())
+    return [sys.executable, "-m", "local.demo", *args]
+
+
 def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "local.demo", "--jobs", "120", "--ticks", "5", "--seed", "3"],
+        demo("--jobs", "120", "--ticks", "5", "--seed", "3"),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -49,7 +57,7 @@ def test_demo_across_accounts_and_regions_names_each_scope_and_alarms_the_missin
     ticks = 4
     scopes = ["--accounts", "2", "--regions", "2"]
     result = subprocess.run(
-        [sys.executable, "-m", "local.demo", *scopes, "--jobs", "30", "--ticks", str(ticks)],
+        demo(*scopes, "--jobs", "30", "--ticks", str(ticks)),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -112,7 +120,7 @@ def test_compare_reports_missing_and_doubled() -> None:
 
 def test_demo_serve_keeps_the_endpoints_up_and_says_how_to_reach_them() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.demo", "--jobs", "10", "--ticks", "1", "--serve"],
+        demo("--jobs", "10", "--ticks", "1", "--serve"),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
