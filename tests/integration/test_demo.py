@@ -18,24 +18,24 @@ from local.template import synth
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def demo(*args: str) -> list[str]:
+def demo_command(*args: str) -> list[str]:
     """The command `make demo ARGS="..."` runs. Its stack is synthesized here first, where the
     CDK is already loaded: the demo reads that kept run instead of loading the CDK itself."""
     synth(Layout.of(parse_args(list(args))).context())
     return [sys.executable, "-m", "local.demo", *args]
 
 
-def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
+def run_demo(*args: str) -> str:
+    """What the demo printed; it must have succeeded."""
     result = subprocess.run(
-        demo("--jobs", "120", "--ticks", "5", "--seed", "3"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
+        demo_command(*args), cwd=ROOT, capture_output=True, text=True, check=False, timeout=300
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    return result.stdout
+
+
+def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
+    out = run_demo("--jobs", "120", "--ticks", "5", "--seed", "3")
     assert "Result: every expected notification arrived exactly once" in out
     assert "(first run: recorded silently)" in out
     assert "Subject: FAILED: weekly-lookalike-" in out
@@ -56,16 +56,7 @@ def test_demo_plays_the_story_and_every_notification_arrives_once() -> None:
 def test_demo_across_accounts_and_regions_names_each_scope_and_alarms_the_missing_role() -> None:
     ticks = 4
     scopes = ["--accounts", "2", "--regions", "2"]
-    result = subprocess.run(
-        demo(*scopes, "--jobs", "30", "--ticks", str(ticks)),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    out = run_demo(*scopes, "--jobs", "30", "--ticks", str(ticks))
     assert "Result: every expected notification arrived exactly once" in out
     # The poller's own account and the member, each in both regions: each heard, by
     # people and by the pipeline, and named in what it sent.
@@ -120,7 +111,7 @@ def test_compare_reports_missing_and_doubled() -> None:
 
 def test_demo_serve_keeps_the_endpoints_up_and_says_how_to_reach_them() -> None:
     process = subprocess.Popen(
-        demo("--jobs", "10", "--ticks", "1", "--serve"),
+        demo_command("--jobs", "10", "--ticks", "1", "--serve"),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
