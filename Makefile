@@ -16,9 +16,10 @@ $(STAMP): requirements-uv.txt requirements.txt requirements-dev.txt requirements
 		lambdas/poller/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-uv.txt
-	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/checkov
-	$(UV) pip install --quiet --python $(VENV)/checkov/bin/python -r requirements-checkov.txt
+	$(UV) pip install --quiet --python $(VENV)/checkov/bin/python -r requirements-checkov.txt \
+		& checkov=$$!; \
+	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt && wait $$checkov
 	touch $@
 
 install: $(STAMP)
