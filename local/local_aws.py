@@ -144,7 +144,10 @@ class LocalAws:
         self._server = make_server(
             "127.0.0.1", 0, self.moto, threaded=True, request_handler=MotoRequestHandler
         )
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # shutdown() waits up to one poll interval (0.5 s by default).
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
         self.moto_endpoint = f"http://127.0.0.1:{self._server.server_port}"
         self.personalize.start()
         return self

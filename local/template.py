@@ -100,6 +100,9 @@ def _inputs_digest(context: dict[str, Any] | None) -> str:
 def _run_app(context: dict[str, Any] | None, outdir: Path) -> None:
     """What `python app.py` does when the CDK CLI runs it, in this process: its build and
     synth, from the given context."""
+    # As the Makefile does: jsii's banner about this Node.js version is not the run's news.
+    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
     # Imported here: the CDK costs seconds to load, and a kept run needs none of it.
     import aws_cdk as cdk  # noqa: PLC0415
 

@@ -28,7 +28,7 @@ def post(
     *,
     timeout: float = 10.0,
     time_left: Callable[[], float] = lambda: 60.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> int:
     """POST the payload; returns the number of attempts it took."""
     body = json.dumps(payload).encode()
@@ -45,7 +45,7 @@ def post(
                 wait = float(err.headers.get("Retry-After") or 1)
                 if wait + timeout > time_left() or attempt == MAX_ATTEMPTS:
                     raise WebhookUnavailableError(f"rate limited by Slack for {wait}s") from err
-                sleep(wait)
+                (sleep or time.sleep)(wait)
                 continue
             detail = err.read().decode(errors="replace")[:200]
             if 400 <= err.code < 500:
