@@ -41,10 +41,13 @@ def solution_version_arn(name: str, account: str = ACCOUNT, region: str = REGION
     return f"arn:aws:personalize:{region}:{account}:solution/{name}/1"
 
 
+START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)  # when a scripted world's first poll runs
+
+
 class ScriptedClock:
     """Wall time that moves only when told: by a call's cost, or by the test."""
 
-    def __init__(self, start: datetime) -> None:
+    def __init__(self, start: datetime = START) -> None:
         self.seconds = start.timestamp()
 
     def time(self) -> float:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from job_events.event import JobEvent
 
 from tests.fakes import (
+    START,
     Heard,
     MemorySource,
     MemoryStore,
@@ -50,7 +51,6 @@ from tests.fakes import (
     solution_version_arn,
 )
 
-START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 STUCK_AFTER = timedelta(hours=1)
 STORM_THRESHOLD = 3
 RUN_SECONDS = 60.0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from job_events.vocabulary import EventType
 from poller.models import Scope
 from poller.poll import CLAIM_MARGIN_SECONDS, PollResult, PollRun, poll
 from tests.fakes import (
+    START,
     Heard,
     MemorySource,
     MemoryStore,
@@ -26,7 +27,6 @@ from tests.fakes import (
     solution_version_arn,
 )
 
-START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 STUCK_AFTER = timedelta(hours=6)
 SAFETY = 10.0
 
@@ -90,14 +90,20 @@ def watching(world: World, *jobs: tuple[str, str]) -> list[str]:
     return arns
 
 
+def all_moved(world: World, count: int, before: str, after: str, **fields: Any) -> list[str]:
+    """`count` jobs recorded at `before` by a first poll, each since moved to `after`."""
+    arns = watching(world, *[(f"job-{i}", before) for i in range(count)])
+    for arn in arns:
+        world.source.move(arn, after, **fields)
+    return arns
+
+
 # --- bounded work: every run ends before its deadline and makes progress -------------------
 
 
 def test_slow_describe_calls_are_dropped_before_delivery_is() -> None:
     world = World()
-    arns = watching(world, *[(f"job-{i}", "IN PROGRESS") for i in range(30)])
-    for arn in arns:
-        world.source.move(arn, "ACTIVE")
+    all_moved(world, 30, "IN PROGRESS", "ACTIVE")
     world.source.faults.describe_cost = 5.0
 
     result = world.run(seconds=40)
@@ -112,9 +118,7 @@ def test_slow_describe_calls_are_dropped_before_delivery_is() -> None:
 
 def test_a_storm_that_cannot_finish_stops_before_the_deadline_and_sends_nothing_twice() -> None:
     world = World(storm_threshold=5)
-    arns = watching(world, *[(f"job-{i}", "IN PROGRESS") for i in range(200)])
-    for arn in arns:
-        world.source.move(arn, "CREATE FAILED", failureReason="bad role")
+    arns = all_moved(world, 200, "IN PROGRESS", "CREATE FAILED", failureReason="bad role")
     world.source.faults.describe_cost = 0.0
     world.store.faults.write_cost = 0.2  # slow claims and records
 
@@ -217,9 +221,7 @@ def test_a_full_read_is_due_by_state_not_by_the_clock() -> None:
 
 def test_deferred_transitions_count_and_the_heartbeat_waits() -> None:
     world = World()
-    arns = watching(world, *[(f"job-{i}", "PENDING") for i in range(50)])
-    for arn in arns:
-        world.source.move(arn, "IN PROGRESS")
+    all_moved(world, 50, "PENDING", "IN PROGRESS")
     world.store.faults.write_cost = 0.5
 
     result = world.run(seconds=30)
@@ -436,9 +438,7 @@ def test_a_failed_baseline_write_fails_nothing_else_and_is_retried() -> None:
 
 def test_two_polls_at_once_announce_each_transition_exactly_once() -> None:
     world = World()
-    arns = watching(world, *[(f"job-{i}", "PENDING") for i in range(5)])
-    for arn in arns:
-        world.source.move(arn, "ACTIVE")
+    all_moved(world, 5, "PENDING", "ACTIVE")
     second: list[PollResult] = []
 
     def overlapping() -> None:
