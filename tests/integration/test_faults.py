@@ -1,10 +1,12 @@
 """Faults and odd input through the real handler and local AWS: each handled with nothing
-lost and nothing doubled. One test per way AWS can fail or surprise the poller."""
+lost and nothing doubled. One test per way AWS can fail or surprise the poller; the rules
+for odd listings (no status, lagging, future times, jobs already stuck) are unit tests in
+tests/unit/test_poll.py."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,8 +20,6 @@ from tests.integration.conftest import events, poller_handler
 if TYPE_CHECKING:
     from local.personalize_emulator import PersonalizeEmulator
     from tests.integration.conftest import Stack
-
-YEAR = 365 * 24 * 3600.0
 
 
 class DeadlineAfter(LocalLambdaContext):
@@ -35,12 +35,6 @@ class DeadlineAfter(LocalLambdaContext):
         if self._emulator.calls[self._operation] >= self._calls:
             return int(self._then * 1000)
         return super().get_remaining_time_in_millis()
-
-
-def summary_of(stack: Stack, arn: str) -> dict[str, Any]:
-    """The job's summary as the emulator holds it."""
-    (job,) = [job for job in stack.personalize.jobs() if job["batchSegmentJobArn"] == arn]
-    return job
 
 
 # --- Personalize -----------------------------------------------------------------------
@@ -294,23 +288,6 @@ def test_a_job_stuck_past_the_limit_gives_one_job_stuck_event(stack: Stack) -> N
     assert "stuckStatus" not in stack.snapshot()[arn]
 
 
-def test_jobs_already_stuck_at_the_first_poll_send_no_stuck_storm(stack: Stack) -> None:
-    nine_hours_ago = time.time() - 9 * 3600
-    for i in range(5):
-        stack.personalize.add_job(f"waiting-{i}", "IN PROGRESS", at=nine_hours_ago + i)
-    stack.personalize.add_job("queued", "PENDING", at=nine_hours_ago)
-    assert stack.invoke()["firstRun"] is True
-
-    second = stack.invoke()
-
-    assert second["transitions"] == 0
-    assert stack.notifications() == []
-    assert {item["stuckStatus"] for item in stack.snapshot().values()} == {
-        "IN PROGRESS",
-        "PENDING",
-    }
-
-
 # --- Input -----------------------------------------------------------------------------
 
 
@@ -379,94 +356,7 @@ def test_a_listing_cut_short_keeps_its_checkpoint_and_the_next_run_resumes_from_
     assert stack.heard() == []
 
 
-def test_slow_describe_calls_are_dropped_before_delivery_is(stack: Stack) -> None:
-    arns = stack.add_jobs("j", 10, "IN PROGRESS")
-    stack.invoke()
-    for arn in arns:
-        stack.personalize.set_status(arn, "ACTIVE")
-    stack.personalize.delay["DescribeBatchSegmentJob"] = 0.5
-    stack.clear_calls()
-    # 10 s of the run are its safety margin: about 5 s are left for the work.
-    context = LocalLambdaContext(timeout_seconds=15.0)
-
-    result = stack.invoke(context=context)
-
-    assert context.get_remaining_time_in_millis() > 0, "the run ended before its deadline"
-    assert result["published"] == 10
-    assert result["deferred"] == 0
-    described = stack.calls["personalize:DescribeBatchSegmentJob"]
-    assert 0 < described < 10
-    assert result["enrichmentDropped"] == 10 - described
-    assert len(stack.heard()) == 10
-
-
-# --- Odd listings: summaries that change nothing ---------------------------------------
-
-
-def test_a_summary_without_status_gives_no_event_and_keeps_the_record(stack: Stack) -> None:
-    stack.start_watching()
-    arn = stack.personalize.add_job("quiet", "IN PROGRESS")
-    stack.invoke()
-    assert stack.heard() == [("quiet", None, "IN PROGRESS")]
-    listed = summary_of(stack, arn)
-    stack.personalize.put_raw_job({k: v for k, v in listed.items() if k != "status"})
-
-    result = stack.invoke()
-
-    assert stack.heard() == []
-    assert result["skipped"] == {"no-status": 1}
-    assert stack.snapshot()[arn]["status"] == "IN PROGRESS"
-    stack.personalize.put_raw_job(listed)  # the status is back, unchanged
-    stack.invoke()
-    assert stack.heard() == [], "nothing is announced twice"
-    stack.personalize.set_status(arn, "ACTIVE")
-    stack.invoke()
-    assert stack.heard() == [("quiet", "IN PROGRESS", "ACTIVE")]
-
-
-def test_a_lagging_summary_of_a_recorded_job_changes_nothing(stack: Stack) -> None:
-    stack.start_watching()
-    arn = stack.personalize.add_job("lagging", "IN PROGRESS", at=time.time() - 120)
-    stack.invoke()
-    stack.personalize.set_status(arn, "ACTIVE")
-    stack.invoke()
-    assert stack.heard() == [("lagging", None, "IN PROGRESS"), ("lagging", "IN PROGRESS", "ACTIVE")]
-    current = summary_of(stack, arn)
-    # An older summary from a listing that lags: the status before the last update.
-    stack.personalize.put_raw_job(
-        {**current, "status": "IN PROGRESS", "lastUpdatedDateTime": current["creationDateTime"]}
-    )
-
-    result = stack.invoke()
-
-    assert stack.heard() == []
-    assert result["skipped"] == {"backwards": 1}
-    assert stack.snapshot()[arn]["status"] == "ACTIVE"
-    stack.personalize.put_raw_job(current)
-    stack.invoke()
-    assert stack.heard() == [], "no second success"
-
-
-def test_a_future_update_time_does_not_pin_the_watermark(stack: Stack) -> None:
-    stack.start_watching()
-    odd = stack.personalize.add_job("odd", "PENDING")
-    other = stack.personalize.add_job("other", "PENDING")
-    stack.invoke()
-    stack.heard()
-    stack.personalize.set_status(odd, "ACTIVE", at=time.time() + YEAR)
-
-    stack.invoke()
-
-    assert stack.heard() == [("odd", "PENDING", "ACTIVE")]
-    stack.personalize.set_status(other, "ACTIVE")
-
-    between = stack.invoke()
-
-    assert between["fullReconcile"] is False
-    assert stack.heard() == [("other", "PENDING", "ACTIVE")]
-    now = datetime.now(UTC)
-    assert datetime.fromisoformat(stack.snapshot()[odd]["lastUpdatedDateTime"]) <= now
-    assert float(stack.marker()["watermark"]) <= now.timestamp()
+# --- Odd text ------------------------------------------------------------------------
 
 
 def test_a_lone_surrogate_is_replaced_and_the_rest_of_the_poll_is_announced(
