@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-# What a synthesized template depends on: the app, its configuration, the pinned CDK and
-# the Lambda code (its asset hash).
-SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "infra", "lambdas")
+# What a synthesized template depends on: the app, its configuration, the pinned CDK, the
+# Lambda code (its asset hash) and how this module synthesizes it.
+SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "infra", "lambdas", "local/template.py")
 SYNTH_CACHE = Path(tempfile.gettempdir()) / "notifier-synth-cache"
 
 
