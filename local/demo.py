@@ -95,10 +95,16 @@ class Layout:
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Layout:
-        accounts = (OWN_ACCOUNT, *MEMBER_ACCOUNTS[: args.accounts - 1])
-        regions = REGIONS[: args.regions]
-        several = len(accounts) * len(regions) > 1
-        return cls(accounts, regions, (MISSING_ACCOUNT,) if several else ())
+        return cls.sized(args.accounts, args.regions)
+
+    @classmethod
+    def sized(cls, accounts: int, regions: int) -> Layout:
+        """The poller's own account and `accounts - 1` members, in the first `regions`; with
+        more than one scope, also an account whose member role is missing."""
+        reachable = (OWN_ACCOUNT, *MEMBER_ACCOUNTS[: accounts - 1])
+        watched_regions = REGIONS[:regions]
+        several = len(reachable) * len(watched_regions) > 1
+        return cls(reachable, watched_regions, (MISSING_ACCOUNT,) if several else ())
 
     @property
     def several(self) -> bool:

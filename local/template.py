@@ -12,6 +12,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,8 +61,8 @@ def synth(context: dict[str, Any] | None = None, stack_name: str | None = None) 
 
 
 def cloud_assembly(context: dict[str, Any] | None = None) -> Path:
-    """The manifest, templates and metadata that `python app.py` writes for this context
-    (assets left out).
+    """The manifest, templates and metadata that `python app.py` writes for this context,
+    run as the CDK CLI runs it (assets left out).
 
     Running the app takes several seconds of CPU, so each result is kept, keyed by the
     context and the content of everything it depends on: test workers, the demo and the
@@ -73,8 +75,7 @@ def cloud_assembly(context: dict[str, Any] | None = None) -> Path:
         if not kept.exists():
             with tempfile.TemporaryDirectory(prefix="cdk-local-") as outdir:
                 _run_app(context, Path(outdir))
-                partial = SYNTH_CACHE / f"{kept.name}.{os.getpid()}.tmp"
-                partial.mkdir()
+                partial = Path(tempfile.mkdtemp(prefix=f"{kept.name}.", dir=SYNTH_CACHE))
                 for path in Path(outdir).glob("*.json"):
                     shutil.copy(path, partial / path.name)
                 partial.replace(kept)
@@ -98,23 +99,25 @@ def _inputs_digest(context: dict[str, Any] | None) -> str:
 
 
 def _run_app(context: dict[str, Any] | None, outdir: Path) -> None:
-    """What `python app.py` does when the CDK CLI runs it, in this process: its build and
-    synth, from the given context."""
-    # As the Makefile does: jsii's banner about this Node.js version is not the run's news.
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
-    # Imported here: the CDK costs seconds to load, and a kept run needs none of it.
-    import aws_cdk as cdk  # noqa: PLC0415
-
-    from app import build  # noqa: PLC0415
-    from infra.config import ConfigError  # noqa: PLC0415
-
-    app = cdk.App(context=cli_context(context), outdir=str(outdir))
-    try:
-        build(app)
-    except ConfigError as err:
-        raise TemplateError(f"Invalid configuration: {err}") from err
-    app.synth()
+    """`python app.py` as the CDK CLI runs it: in its own process (so it builds the code on
+    disk, the code the kept run is keyed by), given cdk.json's context and this one."""
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps(cli_context(context)),
+        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
+    }
+    result = subprocess.run(  # noqa: S603 - runs this repository's own app.py
+        [sys.executable, str(ROOT / "app.py")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
 
 
 def _scheduled(template: dict[str, Any]) -> bool:

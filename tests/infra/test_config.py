@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from infra.config import ConfigError, MemberConfig, NotifierConfig
-from local.template import ROOT, TemplateError, cloud_assembly
+from local.template import ROOT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,7 +72,6 @@ def test_timeout_is_shorter_than_the_period() -> None:
 
 
 def test_app_py_exits_with_a_message_naming_the_value(tmp_path: Path) -> None:
-    # app.py as the CDK CLI runs it (the other tests build the same app in their process).
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
@@ -90,11 +89,6 @@ def test_app_py_exits_with_a_message_naming_the_value(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Invalid configuration: notifyEmails: 'bob' is not an email address" in result.stderr
     assert not list(tmp_path.iterdir())  # nothing synthesized
-
-
-def test_a_local_synth_fails_as_app_py_does() -> None:
-    with pytest.raises(TemplateError, match="notifyEmails: 'bob' is not an email address"):
-        cloud_assembly({"notifyEmails": "bob"})
 
 
 @pytest.mark.parametrize(

@@ -23,8 +23,8 @@ def cdk_modules_imported() -> set[str]:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aws_cdk"):
                 module = node.module or ""
                 found.add(module)
-                if module == "aws_cdk":  # from aws_cdk import aws_sns: a submodule
-                    found |= {f"aws_cdk.{a.name}" for a in node.names if a.name.startswith("aws_")}
+                if module == "aws_cdk":  # from aws_cdk import aws_sns, custom_resources, Duration
+                    found |= {f"aws_cdk.{a.name}" for a in node.names if a.name[0].islower()}
     return found
 
 

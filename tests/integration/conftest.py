@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
+from local.demo import Layout
 from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
 from local.provision import create_queue, provision, subscribe_queue
@@ -216,8 +217,9 @@ def handler_session() -> boto3.session.Session:
 
 @pytest.fixture(scope="session")
 def template() -> dict[str, Any]:
-    """The stack as `python app.py` synthesizes it with default configuration."""
-    return synth()
+    """The stack as `python app.py` synthesizes it for the demo: the default configuration
+    with one email subscriber (one synth serves both)."""
+    return synth(Layout.sized(1, 1).context())
 
 
 @pytest.fixture(scope="session")

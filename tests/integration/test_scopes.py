@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.demo import Layout
 from local.lambda_context import LocalLambdaContext
 from local.template import read_poller, synth
 from poller.errors import ScopesUnreachableError
@@ -119,9 +120,16 @@ def test_nothing_reachable_fails_the_run(stack: Stack) -> None:
 
 
 def test_the_role_of_a_multi_account_poller_grants_exactly_its_calls(stack: Stack) -> None:
-    template = synth({"accounts": f"{OWN},{MEMBER}", "regions": f"{EAST},{WEST}"})
+    # The stack the demo deploys across accounts and regions (one synth serves both).
+    layout = Layout.sized(2, 2)
+    assert (layout.accounts, layout.missing, layout.regions) == (
+        (OWN, MEMBER),
+        (MISSING,),
+        (EAST, WEST),
+    )
+    template = synth(layout.context())
     environment = read_poller(template).environment
-    assert environment["WATCHED_ACCOUNTS"] == f"{OWN},{MEMBER}"
+    assert environment["WATCHED_ACCOUNTS"] == f"{OWN},{MEMBER},{MISSING}"
     watch(stack, OWN, MEMBER)
     arns = jobs_everywhere(stack, OWN, MEMBER)
     stack.invoke()  # the first run: its baseline is written in batches

@@ -16,6 +16,7 @@ import pytest
 from job_events.vocabulary import EventType
 from poller.models import Scope
 from poller.poll import CLAIM_MARGIN_SECONDS, PollResult, PollRun, poll
+from poller.report import summary
 from tests.fakes import (
     START,
     Heard,
@@ -113,6 +114,7 @@ def test_slow_describe_calls_are_dropped_before_delivery_is() -> None:
     assert result.enrichment_dropped > 0
     described = world.source.calls["DescribeBatchSegmentJob"]
     assert described + result.enrichment_dropped == 30
+    assert summary(result)["enrichmentDropped"] == 30 - described  # as the handler reports it
     assert len(world.heard()) == 30
 
 
@@ -264,7 +266,7 @@ def test_a_summary_without_status_is_no_transition_and_the_record_is_kept() -> N
     result = world.run()
 
     assert world.heard() == []
-    assert result.skipped
+    assert summary(result)["skipped"] == {"no-status": 1}  # as the handler reports it
     assert world.store.items[arn].status == "IN PROGRESS"
     world.source.move(arn, "ACTIVE")
     world.run()
@@ -296,13 +298,14 @@ def test_a_lagging_summary_announces_no_backward_move_and_no_second_success() ->
     world.source.move(arn, "ACTIVE")
     world.run()
     assert world.heard() == [("job", "IN PROGRESS", "ACTIVE")]
-    summary = world.source.summaries[arn]
-    world.source.summaries[arn] = {**summary, "status": "IN PROGRESS"}
+    listed = world.source.summaries[arn]
+    world.source.summaries[arn] = {**listed, "status": "IN PROGRESS"}
 
-    world.run()
-    world.source.summaries[arn] = summary
+    lagging = world.run()
+    world.source.summaries[arn] = listed
     world.run()
 
+    assert summary(lagging)["skipped"] == {"backwards": 1}  # as the handler reports it
     assert world.heard() == []
 
 
