@@ -18,13 +18,13 @@ from infra.scopes import MEMBER_STACK_NAME
 from infra.stack import NotifierStack
 
 
-def main() -> None:
-    app = cdk.App()
-    try:
-        config = NotifierConfig.from_context(app.node.try_get_context)
-        member = MemberConfig.from_context(app.node.try_get_context)
-    except ConfigError as err:
-        sys.exit(f"Invalid configuration: {err}")
+def build(app: cdk.App) -> None:
+    """Both stacks from the app's context, with the best-practice rule packs applied.
+
+    Raises ConfigError naming the first setting that is wrong.
+    """
+    config = NotifierConfig.from_context(app.node.try_get_context)
+    member = MemberConfig.from_context(app.node.try_get_context)
     NotifierStack(app, STACK_NAME, config=config)
     # Without centralAccount it carries an error, so synthesizing or deploying it fails
     # with that message while the notifier stack still synthesizes and deploys.
@@ -34,9 +34,17 @@ def main() -> None:
         role_name=member.role_name,
         central_account=member.central_account,
     )
-    # Best-practice rule packs: an unsuppressed finding fails synth, so it fails deploy too.
+    # An unsuppressed finding is an error, so it fails synth and deploy.
     cdk.Aspects.of(app).add(AwsSolutionsChecks())
     cdk.Aspects.of(app).add(ServerlessChecks())
+
+
+def main() -> None:
+    app = cdk.App()
+    try:
+        build(app)
+    except ConfigError as err:
+        sys.exit(f"Invalid configuration: {err}")
     app.synth()
 
 

@@ -4,7 +4,10 @@ only, that may list and describe batch segment jobs and nothing else."""
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Annotations, Match, Template
@@ -13,9 +16,12 @@ from infra.config import STACK_NAME, MemberConfig
 from infra.member_stack import JobReaderStack, member_template
 from infra.scopes import MEMBER_STACK_NAME, POLLER_ROLE_NAME
 from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
-from local.template import cli_context
+from local.template import ROOT, cli_context
 from tests.infra.conftest import CENTRAL, app_output, cdk_messages, synth
 from tests.infra.test_partitions import Deployment
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MEMBER = "444455556666"
 
@@ -120,15 +126,37 @@ def test_without_the_central_account_the_member_stack_fails_with_a_reason() -> N
     )
 
 
-def test_the_app_has_both_stacks_and_only_the_member_needs_the_central_account() -> None:
-    assembly = app_output("default")
-    manifest = json.loads((assembly / "manifest.json").read_text())
+def test_python_app_py_writes_both_stacks_and_only_the_member_needs_the_central_account(
+    tmp_path: Path,
+) -> None:
+    """`python app.py` as the CDK CLI runs it (the other tests read the same build, made in
+    their own process and kept): the same templates, and the member stack's error."""
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "CDK_OUTDIR": str(tmp_path),
+            "CDK_CONTEXT_JSON": json.dumps(cli_context({})),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
     stacks = [
         name for name, a in manifest["artifacts"].items() if a["type"] == "aws:cloudformation:stack"
     ]
     assert sorted(stacks) == [MEMBER_STACK_NAME, STACK_NAME]
-    assert cdk_messages(assembly, STACK_NAME, "error") == []
-    (error,) = cdk_messages(assembly, MEMBER_STACK_NAME, "error")
+    kept = app_output("default")
+    for stack in stacks:
+        written = json.loads((tmp_path / f"{stack}.template.json").read_text())
+        assert written == json.loads((kept / f"{stack}.template.json").read_text()), stack
+    assert cdk_messages(tmp_path, STACK_NAME, "error") == []
+    (error,) = cdk_messages(tmp_path, MEMBER_STACK_NAME, "error")
     assert "centralAccount" in error
     assert f"npx cdk deploy {MEMBER_STACK_NAME} -c centralAccount=" in error
 
