@@ -11,14 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from local.demo import MISSING_ACCOUNT, parse_args, scope_errors
+from local.demo import MISSING_ACCOUNT, Layout, parse_args, scope_errors
 from local.story import compare
+from local.template import synth
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def demo_command(*args: str) -> list[str]:
-    """The command `make demo ARGS="..."` runs."""
+    """The command `make demo ARGS="..."` runs. Its stack is synthesized here first, where the
+    CDK is already loaded: the demo reads that kept run instead of loading the CDK itself."""
+    synth(Layout.of(parse_args(list(args))).context())
     return [sys.executable, "-m", "local.demo", *args]
 
 
