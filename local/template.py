@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lambda code (its asset hash) and how this module synthesizes it.
 SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "infra", "lambdas", "local/template.py")
 SYNTH_CACHE = Path(tempfile.gettempdir()) / "notifier-synth-cache"
-_SOURCES_BUILT: str | None = None  # the app's code as this process first built it
 
 
 class TemplateError(RuntimeError):
@@ -70,14 +69,14 @@ def cloud_assembly(context: dict[str, Any] | None = None) -> Path:
     benchmark run a given app once, and a changed app is run anew.
     """
     SYNTH_CACHE.mkdir(exist_ok=True)
-    sources = _sources_digest()
+    sources, newest = _sources()
     key = hashlib.sha256(json.dumps([context or {}, sources], sort_keys=True).encode())
     kept = SYNTH_CACHE / key.hexdigest()[:32]
     with kept.with_suffix(".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one process runs the app, the others wait for it
         if not kept.exists():
             with tempfile.TemporaryDirectory(prefix="cdk-local-") as outdir:
-                _run_app(context, Path(outdir), sources)
+                _run_app(context, Path(outdir), changed_at=newest)
                 partial = Path(tempfile.mkdtemp(prefix=f"{kept.name}.", dir=SYNTH_CACHE))
                 for path in Path(outdir).glob("*.json"):
                     shutil.copy(path, partial / path.name)
@@ -91,27 +90,41 @@ def cli_context(context: dict[str, Any] | None = None) -> dict[str, Any]:
     return {**cdk_json.get("context", {}), **(context or {})}
 
 
-def _sources_digest() -> str:
-    digest = hashlib.sha256()
+def _sources() -> tuple[str, float]:
+    """The digest of everything a template depends on, and when the newest of it changed."""
+    digest, newest = hashlib.sha256(), 0.0
     for name in SYNTH_INPUTS:
         top = ROOT / name
         for path in sorted([top] if top.is_file() else top.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
+                newest = max(newest, path.stat().st_mtime)
+    return digest.hexdigest(), newest
 
 
-def _run_app(context: dict[str, Any] | None, outdir: Path, sources: str) -> None:
+def _process_started() -> float | None:
+    """When this process started (from Linux's /proc; None elsewhere). Rounded down, so a
+    file changed after it never looks older."""
+    try:
+        after_name = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path("/proc/stat").read_text().split()
+        boot = float(stat[stat.index("btime") + 1])
+        return boot + int(after_name[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _run_app(context: dict[str, Any] | None, outdir: Path, *, changed_at: float) -> None:
     """What `python app.py` writes when the CDK CLI runs it, given cdk.json's context and
     this one.
 
-    Built in this process while the app's code is what this process first built (loading
-    the CDK costs seconds, and a test worker has loaded it already); once the code on disk
-    has changed, in a `python app.py` of its own, so a kept run always matches its key.
+    Built in this process when nothing it depends on has changed since the process started,
+    so the app's modules it may have loaded are the code on disk (and loading the CDK costs
+    seconds, which a test worker has spent already); otherwise by `python app.py` in a
+    process of its own. Either way a kept run matches its key.
     """
-    global _SOURCES_BUILT  # noqa: PLW0603 - the one fact this module remembers
-    if _SOURCES_BUILT in (None, sources):
-        _SOURCES_BUILT = sources
+    started = _process_started()
+    if started is not None and changed_at < started:
         _build_here(cli_context(context), outdir)
         return
     env = {
@@ -128,6 +141,7 @@ def _run_app(context: dict[str, Any] | None, outdir: Path, sources: str) -> None
         capture_output=True,
         text=True,
         check=False,
+        timeout=600,
     )
     if result.returncode != 0:
         raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
@@ -146,7 +160,7 @@ def _build_here(context: dict[str, Any], outdir: Path) -> None:
     try:
         build(app)
     except ConfigError as err:
-        raise TemplateError(f"Invalid configuration: {err}") from err
+        raise TemplateError(f"synth failed:\nInvalid configuration: {err}") from err
     app.synth()
 
 
