@@ -11,11 +11,13 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 .PHONY: install lint typecheck pytest test soak demo synth bench deploy clean
 
 # uv (pinned in requirements-uv.txt) installs both virtualenvs in seconds; pip took a
-# minute and a half of a clean `make test`. Only uv itself comes through pip.
+# minute and a half of a clean `make test`. Only uv itself comes through pip (the machine's,
+# into a virtualenv made without pip of its own: making one with pip takes seconds more).
 $(STAMP): requirements-uv.txt requirements.txt requirements-dev.txt requirements-checkov.txt \
 		lambdas/poller/requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-uv.txt
+	$(PYTHON) -m venv --without-pip $(VENV)
+	$(PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check \
+		-r requirements-uv.txt
 	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(VENV)/checkov
 	$(UV) pip install --quiet --python $(VENV)/checkov/bin/python -r requirements-checkov.txt \
 		& checkov=$$!; \
