@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # Lambda code (its asset hash) and how this module synthesizes it.
 SYNTH_INPUTS = ("app.py", "cdk.json", "requirements.txt", "infra", "lambdas", "local/template.py")
 SYNTH_CACHE = Path(tempfile.gettempdir()) / "notifier-synth-cache"
+# As the Makefile sets them: jsii's banner about this Node.js version is not a synth's news.
+QUIET_JSII = {
+    "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
+    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
+}
 
 
 class TemplateError(RuntimeError):
@@ -127,30 +132,36 @@ def _run_app(context: dict[str, Any] | None, outdir: Path, *, changed_at: float)
     if started is not None and changed_at < started:
         _build_here(cli_context(context), outdir)
         return
+    result = run_app_py(context, outdir)
+    if result.returncode != 0:
+        raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
+
+
+def run_app_py(
+    context: dict[str, Any] | None, outdir: Path, *, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`python app.py` in a process of its own, as the CDK CLI runs it: cdk.json's context
+    and this one, and the output directory, in its environment."""
     env = {
         **os.environ,
+        **QUIET_JSII,
         "CDK_OUTDIR": str(outdir),
         "CDK_CONTEXT_JSON": json.dumps(cli_context(context)),
-        "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION": "1",
-        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
     }
-    result = subprocess.run(  # noqa: S603 - runs this repository's own app.py
+    return subprocess.run(  # noqa: S603 - runs this repository's own app.py
         [sys.executable, str(ROOT / "app.py")],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=False,
-        timeout=600,
+        timeout=timeout,
     )
-    if result.returncode != 0:
-        raise TemplateError(f"synth failed:\n{result.stderr.strip()}")
 
 
 def _build_here(context: dict[str, Any], outdir: Path) -> None:
-    # As the Makefile does: jsii's banner about this Node.js version is not the run's news.
-    os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20,22")
+    for name, value in QUIET_JSII.items():
+        os.environ.setdefault(name, value)
     import aws_cdk as cdk  # noqa: PLC0415 - seconds to load, and a kept run needs none of it
 
     from app import build  # noqa: PLC0415

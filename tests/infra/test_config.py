@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from infra.config import ConfigError, MemberConfig, NotifierConfig
-from local.template import ROOT
+from local.template import run_app_py
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -72,20 +69,7 @@ def test_timeout_is_shorter_than_the_period() -> None:
 
 
 def test_app_py_exits_with_a_message_naming_the_value(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "CDK_OUTDIR": str(tmp_path),
-            "CDK_CONTEXT_JSON": '{"notifyEmails": "bob"}',
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = run_app_py({"notifyEmails": "bob"}, tmp_path, timeout=120)
     assert result.returncode == 1
     assert "Invalid configuration: notifyEmails: 'bob' is not an email address" in result.stderr
     assert not list(tmp_path.iterdir())  # nothing synthesized

@@ -4,9 +4,6 @@ only, that may list and describe batch segment jobs and nothing else."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
@@ -16,7 +13,7 @@ from infra.config import STACK_NAME, MemberConfig
 from infra.member_stack import JobReaderStack, member_template
 from infra.scopes import MEMBER_STACK_NAME, POLLER_ROLE_NAME
 from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
-from local.template import ROOT, cli_context
+from local.template import cli_context, run_app_py
 from tests.infra.conftest import CENTRAL, app_output, cdk_messages, synth
 from tests.infra.test_partitions import Deployment
 
@@ -131,20 +128,7 @@ def test_python_app_py_writes_both_stacks_and_only_the_member_needs_the_central_
 ) -> None:
     """`python app.py` as the CDK CLI runs it (the other tests read the same build, made in
     their own process and kept): the same templates, and the member stack's error."""
-    result = subprocess.run(
-        [sys.executable, "app.py"],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "CDK_OUTDIR": str(tmp_path),
-            "CDK_CONTEXT_JSON": json.dumps(cli_context({})),
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20,22",
-        },
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result = run_app_py({}, tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     stacks = [
