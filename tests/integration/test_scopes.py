@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.demo import Layout
+from local.demo import MEMBER_ACCOUNTS, MISSING_ACCOUNT, REGIONS, Layout
 from local.lambda_context import LocalLambdaContext
 from local.template import read_poller, synth
 from poller.errors import ScopesUnreachableError
@@ -18,10 +18,11 @@ from tests.integration.test_iam_usage import ACTION_OF_OPERATION, PLATFORM_PREFI
 if TYPE_CHECKING:
     from tests.integration.conftest import Stack
 
+# The demo's accounts and regions, so its multi-scope stack serves these tests too.
 OWN = LocalLambdaContext().account_id
-MEMBER = "222233334444"
-MISSING = "333344445555"  # its reader role was never deployed
-EAST, WEST = "us-east-1", "eu-west-1"
+MEMBER = MEMBER_ACCOUNTS[0]
+MISSING = MISSING_ACCOUNT  # its reader role was never deployed
+EAST, WEST = REGIONS[:2]
 ROLE = "PersonalizeBatchSegmentJobReader"
 
 
@@ -120,7 +121,7 @@ def test_nothing_reachable_fails_the_run(stack: Stack) -> None:
 
 
 def test_the_role_of_a_multi_account_poller_grants_exactly_its_calls(stack: Stack) -> None:
-    # The stack the demo deploys across accounts and regions (one synth serves both).
+    # The stack the demo deploys across two accounts and two regions.
     layout = Layout.sized(2, 2)
     assert (layout.accounts, layout.missing, layout.regions) == (
         (OWN, MEMBER),
