@@ -27,6 +27,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from local.personalize_emulator import Fault, PersonalizeEmulator
+from local.serving import serve_in_background
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -144,10 +145,7 @@ class LocalAws:
         self._server = make_server(
             "127.0.0.1", 0, self.moto, threaded=True, request_handler=MotoRequestHandler
         )
-        # shutdown() waits up to one poll interval (0.5 s by default).
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        serve_in_background(self._server)
         self.moto_endpoint = f"http://127.0.0.1:{self._server.server_port}"
         self.personalize.start()
         return self

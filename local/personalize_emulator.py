@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from local.serving import serve_in_background
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -305,10 +307,7 @@ class PersonalizeEmulator:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        # shutdown() waits up to one poll interval (0.5 s by default).
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        serve_in_background(self._server)
         return self.endpoint
 
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ import boto3
 import pytest
 
 from local.lambda_context import LocalLambdaContext
+from local.serving import serve_in_background
 from slack_forwarder.webhook import WebhookRejectedError, WebhookUnavailableError
 
 if TYPE_CHECKING:
@@ -49,10 +49,7 @@ class FakeSlack:
                 """Quiet."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A short poll interval: shutdown() waits for one (0.5 s by default) in every test.
-        threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
+        serve_in_background(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/XXXX"
 
 
