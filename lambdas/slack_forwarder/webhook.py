@@ -12,10 +12,17 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 MAX_ATTEMPTS = 4
+# What Slack answers a webhook URL that no longer exists (invalid_token, no_service,
+# channel_is_archived...): after a rotation of the secret, the URL cached before it.
+REVOKED_URL_STATUSES = frozenset({403, 404, 410})
 
 
 class WebhookRejectedError(Exception):
     """Slack refused the request (4xx): the webhook URL or payload is wrong. Alarms."""
+
+
+class WebhookRevokedError(WebhookRejectedError):
+    """Slack refused the webhook URL itself: the secret may hold a newer one."""
 
 
 class WebhookUnavailableError(Exception):
@@ -48,6 +55,10 @@ def post(
                 (sleep or time.sleep)(wait)
                 continue
             detail = err.read().decode(errors="replace")[:200]
+            if err.code in REVOKED_URL_STATUSES:
+                raise WebhookRevokedError(
+                    f"Slack rejected the webhook URL: {err.code} {detail}"
+                ) from err
             if 400 <= err.code < 500:
                 raise WebhookRejectedError(
                     f"Slack rejected the message: {err.code} {detail}"

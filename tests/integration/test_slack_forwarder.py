@@ -11,10 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
 from local.lambda_context import LocalLambdaContext
 from local.serving import serve_in_background
-from slack_forwarder.webhook import WebhookRejectedError, WebhookUnavailableError
+from slack_forwarder.webhook import (
+    REVOKED_URL_STATUSES,
+    WebhookRejectedError,
+    WebhookRevokedError,
+    WebhookUnavailableError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,11 +32,13 @@ SECRET = "personalize-notifier/slack-webhook"
 
 
 class FakeSlack:
-    """Answers each POST with the next scripted (status, headers, delay); records bodies."""
+    """Answers each POST with the next scripted (status, headers, delay); records bodies.
+    Once revoked, answers every POST with the revoking status, as Slack does a dead URL."""
 
     def __init__(self) -> None:
         self.script: list[tuple[int, dict[str, str], float]] = []
         self.bodies: list[dict[str, Any]] = []
+        self.revoked_with: int | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -37,6 +46,7 @@ class FakeSlack:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 fake.bodies.append(json.loads(body))
                 status, headers, delay = fake.script.pop(0) if fake.script else (200, {}, 0.0)
+                status = fake.revoked_with or status
                 if delay:  # (the retry test records the poster's sleeps, not these)
                     time.sleep(delay)
                 self.send_response(status)
@@ -54,7 +64,24 @@ class FakeSlack:
 
 
 @pytest.fixture
-def slack(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlack]:
+def secret_reads(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The secret id of each GetSecretValue request the forwarder sends. Its secrets
+    provider is a new container's (nothing cached), the one get_secret would create; the
+    invocations of a test share it, as a warm container does."""
+    reads: list[str] = []
+    client = boto3.session.Session().client("secretsmanager")
+    client.meta.events.register(
+        "provide-client-params.secrets-manager.GetSecretValue",
+        lambda params, **_: reads.append(params["SecretId"]),
+    )
+    monkeypatch.setitem(DEFAULT_PROVIDERS, "secrets", SecretsProvider(boto3_client=client))
+    return reads
+
+
+@pytest.fixture
+def slack(
+    local_aws: LocalAws, secret_reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeSlack]:
     local_aws.reset()
     fake = FakeSlack()
     boto3.session.Session().client("secretsmanager").create_secret(
@@ -65,6 +92,20 @@ def slack(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
     yield fake
     fake.server.shutdown()
+
+
+@pytest.fixture
+def rotated_slack() -> Iterator[FakeSlack]:
+    """The webhook a rotation of the secret points to."""
+    fake = FakeSlack()
+    yield fake
+    fake.server.shutdown()
+
+
+def rotate_secret(url: str) -> None:
+    boto3.session.Session().client("secretsmanager").put_secret_value(
+        SecretId=SECRET, SecretString=url
+    )
 
 
 EVENT = {
@@ -85,7 +126,6 @@ EVENT = {
 
 def invoke(*documents: dict[str, Any]) -> dict[str, int]:
     handler = importlib.import_module("slack_forwarder.handler")
-    handler.parameters.clear_caches()
     event = {"Records": [{"Sns": {"Message": json.dumps(d)}} for d in documents]}
     result: dict[str, int] = handler.handler(event, LocalLambdaContext())
     return result
@@ -110,11 +150,61 @@ def test_honours_retry_after(slack: FakeSlack, monkeypatch: pytest.MonkeyPatch) 
     assert waits == [3.0]
 
 
-def test_a_4xx_is_a_configuration_error(slack: FakeSlack) -> None:
+def test_a_400_is_a_payload_error_so_the_secret_is_not_read_again(
+    slack: FakeSlack, secret_reads: list[str]
+) -> None:
     slack.script = [(400, {}, 0.0)]
-    with pytest.raises(WebhookRejectedError, match="400"):
+    with pytest.raises(WebhookRejectedError, match="400") as rejected:
         invoke(EVENT)
+    assert not isinstance(rejected.value, WebhookRevokedError)
     assert len(slack.bodies) == 1  # not retried: it would fail the same way
+    assert secret_reads == [SECRET]
+
+
+@pytest.mark.parametrize("status", sorted(REVOKED_URL_STATUSES))
+def test_a_revoked_url_is_replaced_by_the_rotated_secret_in_the_same_invocation(
+    slack: FakeSlack, rotated_slack: FakeSlack, secret_reads: list[str], status: int
+) -> None:
+    invoke(EVENT)  # caches the URL
+    rotate_secret(rotated_slack.url)
+    slack.revoked_with = status
+
+    assert invoke(EVENT, EVENT) == {"posted": 2}
+
+    assert len(slack.bodies) == 2  # the first message, then the rejected one
+    assert len(rotated_slack.bodies) == 2  # the second record went straight to it
+    assert secret_reads == [SECRET, SECRET]  # one read past the cache
+    invoke(EVENT)
+    assert len(rotated_slack.bodies) == 3
+    assert secret_reads == [SECRET, SECRET]  # the fresh read was cached
+
+
+def test_a_rotated_secret_with_a_revoked_url_fails_after_one_retry(
+    slack: FakeSlack, rotated_slack: FakeSlack, secret_reads: list[str]
+) -> None:
+    invoke(EVENT)
+    rotate_secret(rotated_slack.url)
+    slack.revoked_with = 410
+    rotated_slack.revoked_with = 404
+
+    with pytest.raises(WebhookRevokedError, match="404"):
+        invoke(EVENT)
+
+    assert len(slack.bodies) == 2
+    assert len(rotated_slack.bodies) == 1
+    assert secret_reads == [SECRET, SECRET]
+
+
+def test_a_revoked_url_still_in_the_secret_is_not_posted_to_again(
+    slack: FakeSlack, secret_reads: list[str]
+) -> None:
+    slack.revoked_with = 404
+
+    with pytest.raises(WebhookRevokedError, match="404"):
+        invoke(EVENT)
+
+    assert len(slack.bodies) == 1
+    assert secret_reads == [SECRET, SECRET]
 
 
 def test_a_timeout_fails_the_invocation_so_lambda_retries(slack: FakeSlack) -> None:
@@ -123,10 +213,13 @@ def test_a_timeout_fails_the_invocation_so_lambda_retries(slack: FakeSlack) -> N
         invoke(EVENT)
 
 
-def test_a_5xx_fails_the_invocation_so_lambda_retries(slack: FakeSlack) -> None:
+def test_a_5xx_fails_the_invocation_so_lambda_retries(
+    slack: FakeSlack, secret_reads: list[str]
+) -> None:
     slack.script = [(503, {}, 0.0)]
     with pytest.raises(WebhookUnavailableError, match="503"):
         invoke(EVENT)
+    assert secret_reads == [SECRET]
 
 
 def test_a_digest(slack: FakeSlack) -> None:
