@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from job_events.event import DigestedJob, JobEvent
-    from poller.models import Scope, ScopeState, SnapshotItem, Transition
+    from poller.models import Scope, ScopeMarkers, ScopeState, SnapshotItem, Transition
     from poller.poll import Channel
     from poller.ports import Publisher, SnapshotStore
 
@@ -36,8 +36,14 @@ class ReadOnlyStore:
     def __init__(self, store: SnapshotStore) -> None:
         self._store = store
 
-    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
+    def load_scopes(self, scopes: Sequence[Scope]) -> ScopeMarkers:
         return self._store.load_scopes(scopes)
+
+    def save_watched(self, keys: frozenset[str]) -> None:
+        """Stores nothing."""
+
+    def forget_scope(self, scope: Scope) -> None:
+        """Stores nothing."""
 
     def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
         return self._store.load(arns)

@@ -18,7 +18,7 @@ from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
 from poller.channels.sns import sns_message
 from poller.core import recorded_time
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
-from poller.models import ScopeState, SnapshotItem
+from poller.models import ScopeMarkers, ScopeState, SnapshotItem
 from poller.personalize_source import to_job_summary, with_details
 from poller.poll import Channel
 from poller.ports import Listing
@@ -194,26 +194,39 @@ class MemoryStore:
         self.clock = clock
         self.items: dict[str, _Item] = {}
         self.scopes: dict[Scope, ScopeState] = {}
+        self.watched: frozenset[str] | None = None
         self.faults = StoreFaults()
-        self.writes = 0
+        self.writes = 0  # claims, records, releases and baseline batches: faults count these
+        self.table_writes = 0  # every write of any kind, as a quiet poll must make none
         self.failed_writes: list[tuple[str, str]] = []  # (operation, ARN)
 
     def _write(self, operation: str, arn: str) -> None:
         self.writes += 1
+        self.table_writes += 1
         self.clock.advance(self.faults.write_cost)
         if self.writes in self.faults.failing_writes:
             self.failed_writes.append((operation, arn))
             raise SnapshotError(f"{operation} {arn}: ProvisionedThroughputExceededException")
 
-    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
+    def load_scopes(self, scopes: Sequence[Scope]) -> ScopeMarkers:
         # As the table reads it: a hand-edited watermark that is not a time is none.
-        return {
+        states = {
             scope: replace(state, watermark=_time_or_none(state.watermark))
             for scope, state in self.scopes.items()
             if scope in scopes
         }
+        return ScopeMarkers(states, self.watched)
+
+    def forget_scope(self, scope: Scope) -> None:
+        self.table_writes += 1
+        self.scopes.pop(scope, None)
+
+    def save_watched(self, keys: frozenset[str]) -> None:
+        self.table_writes += 1
+        self.watched = keys
 
     def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
+        self.table_writes += 1
         stored = self.scopes.get(scope)
         if stored is None:
             self.scopes[scope] = state
@@ -253,6 +266,7 @@ class MemoryStore:
         else:
             holds = status == previous
         free = item is None or item.claimed_by is None or (item.claim_expires_at or 0) < now
+        # (A claim without an expiry counts as lapsed, as in the table.)
         if not (holds and free):
             raise ClaimLostError(f"claiming {arn}: held or recorded by another poll")
         item = self.items.setdefault(arn, _Item())

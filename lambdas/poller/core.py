@@ -113,16 +113,42 @@ def decide(
     """
     if job.status is None:
         return Decision(Outcome.NO_STATUS)
+    # One rule for every record, with a status or only what channels heard: nothing any
+    # channel heard is contradicted by a lagging listing.
+    if record is not None and _behind_a_channel(job, record):
+        return Decision(Outcome.BACKWARDS)
     if record is None or record.status is None:
-        if record is None and existed_before_watching(job, scope):
-            return Decision(Outcome.BASELINE)
-        return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, None))
+        return _first_seen(job, record, scope, now)
+    if _from_before_rewatching(record, scope) and not moved_since_watching(job, scope, now):
+        return Decision(Outcome.BASELINE)
     if job.status != record.status:
         return _moved(job, record, scope)
+    return _unmoved(job, record, now, stuck_after)
+
+
+def _unmoved(
+    job: JobSummary, record: SnapshotItem, now: datetime, stuck_after: timedelta
+) -> Decision:
+    """Still in its recorded status: news only once, when it has waited too long."""
     stuck = is_stuck(job, now, stuck_after, record.last_updated)
     if stuck and record.stuck_status != job.status:
         return Decision(Outcome.ANNOUNCE, Transition(EventType.JOB_STUCK, job, job.status))
     return Decision(Outcome.UNCHANGED)
+
+
+def _first_seen(
+    job: JobSummary, record: SnapshotItem | None, scope: ScopeState, now: datetime
+) -> Decision:
+    """A job with no recorded status: part of the silent baseline if it existed, unmoved,
+    when watching began; else news (previousStatus null)."""
+    unrecorded = record is None
+    if (
+        unrecorded
+        and existed_before_watching(job, scope)
+        and not moved_since_watching(job, scope, now)
+    ):
+        return Decision(Outcome.BASELINE)
+    return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, None))
 
 
 def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision:
@@ -130,8 +156,6 @@ def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision
     if old == TERMINAL_RANK:
         return Decision(Outcome.BACKWARDS)
     if old is not None and new is not None and new < old:
-        return Decision(Outcome.BACKWARDS)
-    if _behind_a_channel(job, record):
         return Decision(Outcome.BACKWARDS)
     # Forward in the documented order is news whatever the timestamps say: a recorded time
     # may have been clamped to the poll that saw an odd listing.
@@ -166,6 +190,13 @@ def _corrects_baseline(job: JobSummary, record: SnapshotItem, scope: ScopeState)
     return moved_at is not None and recorded_at is not None and moved_at < started <= recorded_at
 
 
+def _from_before_rewatching(record: SnapshotItem, scope: ScopeState) -> bool:
+    """A record kept from before its scope was removed and added back: what the job did
+    while nobody watched is not news, so it is recorded again silently."""
+    recorded_at = record.recorded_at
+    return scope.rewatched and (recorded_at is None or recorded_at < scope.baseline_started_at)
+
+
 def _older(listed: datetime | None, recorded: datetime | None) -> bool:
     return listed is not None and recorded is not None and listed < recorded
 
@@ -179,6 +210,14 @@ def existed_before_watching(job: JobSummary, scope: ScopeState) -> bool:
     if job.creation_time is None:
         return not scope.baseline_complete
     return job.creation_time < scope.baseline_started_at
+
+
+def moved_since_watching(job: JobSummary, scope: ScopeState, now: datetime) -> bool:
+    """Whether a job that existed when watching began has moved since: news, even if a
+    baseline spread over several runs had not reached it yet. An update time further in the
+    future than CLOCK_SKEW is an odd summary, not a move."""
+    moved_at = job.last_updated_time
+    return moved_at is not None and scope.baseline_started_at < moved_at <= now + CLOCK_SKEW
 
 
 def is_stuck(
@@ -224,7 +263,10 @@ def recorded_time(value: datetime | None, now: datetime) -> datetime | None:
 
 
 def latest_update(jobs: Iterable[JobSummary], now: datetime) -> datetime | None:
-    times = [job.last_updated_time for job in jobs if job.last_updated_time is not None]
+    """The latest believable update: one further in the future than CLOCK_SKEW is an odd
+    summary and would move the watermark (a write) on every poll."""
+    limit = now + CLOCK_SKEW
+    times = [t for job in jobs if (t := job.last_updated_time) is not None and t <= limit]
     return recorded_time(max(times, default=None), now)
 
 

@@ -122,3 +122,13 @@ class ScopeState:
     checkpoint: str | None = None  # ListBatchSegmentJobs nextToken where a listing stopped
     watermark: datetime | None = None  # latest update a clean full pass saw, never past its poll
     last_full_read_at: datetime | None = None
+    # A fresh baseline of a scope removed and added back: records older than it are stale.
+    rewatched: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeMarkers:
+    """What the table says of the watched scopes, read together in one request."""
+
+    states: dict[Scope, ScopeState]
+    watched: frozenset[str] | None  # the scope keys the last run watched; None: not known

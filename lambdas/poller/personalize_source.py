@@ -108,7 +108,7 @@ class PersonalizeJobSource:
         """The job with its details; as listed if DescribeBatchSegmentJob fails."""
         if job.arn is None:
             return job
-        client = self._clients.personalize(arn_part(job.arn, 4), arn_part(job.arn, 3))
+        client = self._clients.personalize(arn_part(job.arn, 4), arn_part(job.arn, 3), details=True)
         try:
             details = client.describe_batch_segment_job(batchSegmentJobArn=job.arn)
         except (ClientError, BotoCoreError) as err:

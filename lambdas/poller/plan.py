@@ -72,11 +72,19 @@ def delivery_order(transitions: Iterable[Transition]) -> list[Transition]:
     return sorted(transitions, key=lambda t: (t.job.last_updated_time or _EPOCH, t.job.arn or ""))
 
 
-def is_storm(
-    transitions: Sequence[Transition], wants: Callable[[Transition], bool], threshold: int
-) -> bool:
-    """More people-facing transitions than the threshold: people get one digest instead."""
-    return sum(1 for t in transitions if wants(t)) > threshold
+def storming_places(
+    transitions: Iterable[Transition],
+    place_of: Callable[[Transition], str],
+    channels: Sequence[tuple[str, Callable[[Transition], bool]]],
+    threshold: int,
+) -> frozenset[tuple[str, str]]:
+    """(channel, place) pairs where one people channel has more of one scope's
+    ('account/region') transitions than the threshold: there it gets one digest instead.
+    Counted per scope, so a storm in one account changes nothing for another's people."""
+    counts = Counter(
+        (name, place_of(t)) for t in transitions for name, wants in channels if wants(t)
+    )
+    return frozenset(pair for pair, count in counts.items() if count > threshold)
 
 
 def chunks(transitions: Sequence[Transition], size: int) -> list[Sequence[Transition]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from job_events.vocabulary import DEFAULT_STORM_THRESHOLD, FINISHED, EventType
+from poller.aws import DELIVERY_LIMITS
 from poller.budget import Budget
 from poller.core import full_read_due, latest_per_job, latest_update, needs_check
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
 from poller.events import job_event
 from poller.models import Scope, ScopeState, SnapshotItem
-from poller.plan import ScopePlan, chunks, delivery_order, is_storm, plan_scope
+from poller.plan import ScopePlan, chunks, delivery_order, plan_scope, storming_places
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,6 +41,12 @@ LISTING_SHARE = 0.6  # listing stops once it has used this share of the run's ti
 CHUNK = 10  # transitions delivered together: one PublishBatch per channel
 BASELINE_CHUNK = 25  # one BatchWriteItem
 MAX_SCOPE_THREADS = 16  # scopes listed at once; each waits on the network, not the CPU
+# How often the run looks up from waiting for its scopes' listings: the listing phase ends
+# on time even when the clock is not the wall's (a scripted one in tests).
+WAIT_SLICE_SECONDS = 0.05
+# Kept in hand at every step: the worst case of one delivery call, so a call that the
+# budget allowed ends before the deadline however slowly AWS answers.
+SAFETY_MARGIN_SECONDS = DELIVERY_LIMITS.worst_case_seconds + 2
 LOAD_ALL_ABOVE = 500  # more records to read than this: one paged Query beats BatchGetItem
 
 
@@ -73,7 +79,7 @@ class PollRun:
     clock: Callable[[], float]  # epoch seconds now, for claims taken during the run
     scopes: tuple[Scope, ...] = (Scope(),)
     storm_threshold: int = DEFAULT_STORM_THRESHOLD
-    safety_margin: float = 10.0
+    safety_margin: float = SAFETY_MARGIN_SECONDS
 
 
 @dataclass(slots=True)
@@ -96,6 +102,8 @@ class PollResult:
     deferred: int = 0
     enrichment_dropped: int = 0
     storm: bool = False
+    storm_places: list[str] = field(default_factory=list)  # 'account/region' given a digest
+    scopes_rewatched: list[str] = field(default_factory=list)  # re-added: a fresh baseline
     jobs_checked: int = 0  # jobs compared with their record
     full_read: bool = False
     skipped: Counter[Outcome] = field(default_factory=Counter)
@@ -117,17 +125,27 @@ class PollResult:
         return sum(1 for t in self.transitions if t.event_type is EventType.JOB_STUCK)
 
 
+@dataclass(frozen=True, slots=True)
+class _ScopeListing:
+    """What one scope's thread found: its listing and the records it needs. Reads only, so
+    a thread the run stopped waiting for can finish later without touching anything."""
+
+    listing: Listing
+    records: dict[str, SnapshotItem]
+    latest: dict[str, JobSummary]
+    checked: dict[str, JobSummary]  # the jobs to compare with their record
+    full_read: bool
+    seconds: float  # time spent, for the run's budget (noted in the run's thread)
+
+
 @dataclass(slots=True)
 class _ScopeScan:
-    """One scope's part of a run: listed in a thread of its own, merged afterwards."""
+    """One scope's part of a run: listed in a thread of its own, planned in the run's."""
 
     scope: Scope
     state: ScopeState
-    listing: Listing | None = None  # None: unlisted (no time left, or unreachable)
+    found: _ScopeListing | None = None  # None: unlisted (no time left, or unreachable)
     unreachable: str | None = None  # why the scope could not be listed
-    latest: dict[str, JobSummary] = field(default_factory=dict)
-    checked: int = 0
-    full_read: bool = False
     plan: ScopePlan = field(default_factory=ScopePlan)
     baseline_written: bool = True
     baseline_failed: bool = False
@@ -151,7 +169,6 @@ class _RecordReader:
         self._store = store
         self._all: dict[str, SnapshotItem] | None = None
         self._lock = threading.Lock()  # scopes read from their own threads
-        self.loaded: dict[str, SnapshotItem] = {}
 
     def read(self, arns: Sequence[str], everything: bool) -> dict[str, SnapshotItem]:
         with self._lock:
@@ -159,12 +176,70 @@ class _RecordReader:
                 self._all = self._store.load_all()
             every = self._all
         if every is not None:
-            found = {arn: every[arn] for arn in arns if arn in every}
-        else:
-            found = self._store.load(arns) if arns else {}
+            return {arn: every[arn] for arn in arns if arn in every}
+        return self._store.load(arns) if arns else {}
+
+
+class _PageTimer:
+    """A listing's stop check: it stops before a further page would run into the time kept
+    for the rest of the run. Each scope has its own, so threads share no state."""
+
+    def __init__(self, time_left: Callable[[], float], stop_at: float) -> None:
+        self._time_left = time_left
+        self._stop_at = stop_at
+        self._started = time_left()
+        self._pages = 0
+
+    def __call__(self) -> bool:
+        left = self._time_left()
+        self._pages += 1
+        per_page = (self._started - left) / self._pages
+        return left - per_page <= self._stop_at
+
+    def spent(self) -> float:
+        return self._started - self._time_left()
+
+
+class _Listings:
+    """Every scope's listing at once, in daemon threads, waited for only until the listing
+    phase ends: a scope whose endpoint hangs is left behind, and the run goes on."""
+
+    def __init__(self, count: int, work: Callable[[int], _ScopeListing | str]) -> None:
+        self._work = work
+        self._todo = list(range(count))
+        self._done: dict[int, _ScopeListing | str] = {}
+        self.started: set[int] = set()  # scopes whose listing began
+        self._left = count
+        self._lock = threading.Lock()
+        self._all_done = threading.Event()
+        if not count:
+            self._all_done.set()
+        for _ in range(min(MAX_SCOPE_THREADS, count)):
+            # Daemon threads: one stuck on a hung endpoint never holds up the process's exit.
+            threading.Thread(target=self._worker, name="scope-listing", daemon=True).start()
+
+    def _worker(self) -> None:
+        while True:
+            with self._lock:
+                if not self._todo:
+                    return
+                index = self._todo.pop(0)
+                self.started.add(index)
+            outcome = self._work(index)
+            with self._lock:
+                self._done[index] = outcome
+                self._left -= 1
+                if not self._left:
+                    self._all_done.set()
+
+    def wait(self, listing_over: Callable[[], bool]) -> dict[int, _ScopeListing | str]:
+        """What finished by the time every scope is done or the listing phase is over;
+        each outcome is a listing, or why the scope could not be listed."""
+        while not self._all_done.wait(WAIT_SLICE_SECONDS) and not listing_over():
+            pass
         with self._lock:
-            self.loaded.update(found)
-        return found
+            self._todo.clear()  # scopes not started yet are left for the next run
+            return dict(self._done)
 
 
 @dataclass(slots=True)
@@ -175,12 +250,15 @@ class _Claimed:
     record: SnapshotItem  # as read: what each channel last heard of the job
     events: dict[str, JobEvent]  # by channel: as that channel must hear it
     messages: dict[str, Any] = field(default_factory=dict)  # by channel: rendered
+    place: str = ""  # its scope's 'account/region', for a digest
+    expires_at: float = 0.0  # when the claim lapses (epoch seconds, the run's clock)
     errors: dict[str, str] = field(default_factory=dict)  # by channel: why sending failed
+    sent: set[str] = field(default_factory=set)  # channels that accepted it
+    lapsed: bool = False  # the lease ran out before a send: another poll may hold it now
 
-    def delivered(self, channels: Channels) -> dict[str, str]:
+    def delivered(self) -> dict[str, str]:
         """What each channel has now: this announcement where it went, else what it had."""
-        now = {c.name: self.transition.key for c in channels if c.name in self.events}
-        return {**self.record.delivered, **{n: k for n, k in now.items() if n not in self.errors}}
+        return {**self.record.delivered, **dict.fromkeys(self.sent, self.transition.key)}
 
 
 class _Poll:
@@ -194,26 +272,26 @@ class _Poll:
         self.budget = Budget(run.time_left, run.safety_margin)
         self.result = PollResult()
         self.records = _RecordReader(store)
+        self.loaded: dict[str, SnapshotItem] = {}  # records read for the scopes listed
+        self.place_of: dict[str, str] = {}  # job ARN -> its scope's 'account/region'
         self.listing_reserve = 0.0
 
     def execute(self) -> PollResult:
         run, result = self.run, self.result
-        states = self.store.load_scopes(run.scopes)
+        states = self.starting_states()
         # Listing leaves the rest of the run for baseline writes and deliveries.
         self.listing_reserve = self.budget.remaining() * (1 - LISTING_SHARE)
-        scans = [_ScopeScan(scope, _believable(states.get(scope), run.now)) for scope in run.scopes]
-        # Every scope at once: a run takes about as long as its slowest scope.
-        with ThreadPoolExecutor(max_workers=min(MAX_SCOPE_THREADS, len(scans))) as pool:
-            for _ in pool.map(self.scan, scans):
-                pass
+        scans = [_ScopeScan(scope, states[scope]) for scope in run.scopes]
+        self.list_scopes(scans)
         for scan in scans:
+            self.plan(scan)
             self.merge(scan)
         if not result.listing_complete:
             logger.warning("listing stopped early for the deadline", extra={"pages": result.pages})
         self.deliver(delivery_order(result.transitions))
         for scan in scans:
             if scan.unreachable is not None:
-                if scan.scope not in states:
+                if scan.scope not in self.stored:
                     # Watching began now, reached or not: jobs created from here on are
                     # new, however late the scope can first be listed.
                     self.store.save_scope(scan.scope, scan.state, run.now)
@@ -225,55 +303,107 @@ class _Poll:
                 self.store.save_scope(scan.scope, state, run.now)
         return result
 
+    def starting_states(self) -> dict[Scope, ScopeState]:
+        """Where each scope stands. A scope the previous run did not watch starts a fresh,
+        silent baseline, whatever its old marker says: what it did while unwatched is not
+        news. (A scope watched but unreachable keeps its marker: what it did is.)"""
+        run = self.run
+        markers = self.store.load_scopes(run.scopes)
+        self.stored, watched_before = markers.states, markers.watched
+        keys = frozenset(scope.key for scope in run.scopes)
+        states = {scope: _believable(self.stored.get(scope), run.now) for scope in run.scopes}
+        if watched_before is not None:
+            for scope in [s for s in self.stored if s.key not in watched_before]:
+                logger.warning("scope watched again: a fresh baseline", extra={"scope": scope.key})
+                self.store.forget_scope(scope)
+                del self.stored[scope]
+                states[scope] = ScopeState(baseline_started_at=run.now, rewatched=True)
+                self.result.scopes_rewatched.append(scope.key)
+        if watched_before != keys:
+            # Before listing: a run that dies later still knows these scopes are watched.
+            self.store.save_watched(keys)
+        return states
+
     def out_of_listing_time(self) -> bool:
-        return not self.budget.allows(self.listing_reserve + self.budget.cost("list"))
+        return not self.budget.allows(self.listing_reserve)
 
     # --- listing and planning ------------------------------------------------------------
-    def scan(self, scan: _ScopeScan) -> None:
-        """List one scope, read the records it needs, plan it and write its silent baseline.
-
-        A scope that cannot be listed is noted and left as it was; the others go on.
-        """
-        run, state = self.run, scan.state
+    def list_scopes(self, scans: Sequence[_ScopeScan]) -> None:
+        """Every scope at once: a run takes about as long as its slowest scope, and no
+        longer than the listing phase. A scope still listing when it ends is named, and
+        kept where it stood for the next run."""
         if self.out_of_listing_time():
             return
-        started = self.budget.remaining()
+        stop_at = self.listing_reserve + self.run.safety_margin
+        seconds = self.budget.remaining() - self.listing_reserve
+        listings = _Listings(len(scans), lambda i: self.list_scope(scans[i], stop_at))
+        found = listings.wait(self.out_of_listing_time)
+        for index, scan in enumerate(scans):
+            outcome = found.get(index)
+            if isinstance(outcome, str):
+                scan.unreachable = outcome
+            elif outcome is not None:
+                scan.found = outcome
+                self.budget.note("list", outcome.seconds, outcome.listing.pages)
+            elif index in listings.started:
+                scan.unreachable = (
+                    f"the listing did not finish in the {seconds:.0f} s the run gives "
+                    "listing (the endpoint is slow or not answering)"
+                )
+                logger.error(
+                    "scope listing unfinished",
+                    extra={"scope": scan.scope.key, "error": scan.unreachable},
+                )
+
+    def list_scope(self, scan: _ScopeScan, stop_at: float) -> _ScopeListing | str:
+        """One scope's reads, in its own thread: its listing and the records it needs.
+
+        Returns why, if the scope cannot be listed.
+        """
+        run, state = self.run, scan.state
+        timer = _PageTimer(run.time_left, stop_at)
         try:
-            listing = self.source.list_jobs(scan.scope, state.checkpoint, self.out_of_listing_time)
+            listing = self.source.list_jobs(scan.scope, state.checkpoint, timer)
         except JobListingError as err:
-            scan.unreachable = str(err)
             logger.error("scope unreachable", extra={"scope": scan.scope.key, "error": str(err)})
-            return
-        self.budget.note("list", started - self.budget.remaining(), listing.pages)
-        scan.listing = listing
-        scan.latest = latest_per_job(listing.jobs)
+            return str(err)
+        latest = latest_per_job(listing.jobs)
         # Between full reads, a poll compares only jobs updated near the watermark. A scope
         # still taking its baseline, or continuing a listing, compares everything it lists.
         steady = state.baseline_complete and not listing.resumed and state.watermark is not None
-        scan.full_read = full_read_due(state, run.now, FULL_READ_EVERY)
-        checked = scan.latest
-        if steady and not scan.full_read:
+        full_read = full_read_due(state, run.now, FULL_READ_EVERY)
+        checked = latest
+        if steady and not full_read:
             checked = {
                 arn: job
-                for arn, job in scan.latest.items()
+                for arn, job in latest.items()
                 if needs_check(job, state.watermark, WATERMARK_MARGIN)
             }
-        scan.checked = len(checked)
-        records = self.records.read(list(checked), everything=scan.full_read)
-        scan.plan = plan_scope(checked.values(), records, state, run.now, run.stuck_after)
+        records = self.records.read(list(checked), everything=full_read)
+        return _ScopeListing(listing, records, latest, checked, full_read, timer.spent())
+
+    def plan(self, scan: _ScopeScan) -> None:
+        """Decide a listed scope's jobs and write its silent baseline (in the run's thread)."""
+        if scan.found is None:
+            return
+        found, run = scan.found, self.run
+        scan.plan = plan_scope(
+            found.checked.values(), found.records, scan.state, run.now, run.stuck_after
+        )
         scan.baseline_written, scan.baseline_failed = self.write_baseline(scan.plan.baseline)
 
     def merge(self, scan: _ScopeScan) -> None:
         """Add one scope's part to the run's result (in the run's own thread)."""
-        result, listing = self.result, scan.listing
+        result, found = self.result, scan.found
         result.first_run |= not scan.state.baseline_complete
         result.record_failures += scan.baseline_failed
         if scan.unreachable is not None:
             result.unreachable[scan.scope.place] = scan.unreachable
             return
-        if listing is None:
+        if found is None:
             result.listing_complete = False
             return
+        listing = found.listing
         result.pages += listing.pages
         result.listing_complete &= listing.complete
         result.listing_resumed |= listing.resumed
@@ -283,9 +413,9 @@ class _Poll:
                 "job summaries without an ARN cannot be tracked", extra={"count": without_arn}
             )
         result.jobs_without_arn += without_arn
-        result.jobs_seen += len(scan.latest)
-        result.jobs_checked += scan.checked
-        result.full_read |= scan.full_read
+        result.jobs_seen += len(found.latest)
+        result.jobs_checked += len(found.checked)
+        result.full_read |= found.full_read
         for outcome, count in scan.plan.skipped.items():
             logger.warning(
                 "listed summaries that change nothing",
@@ -293,6 +423,9 @@ class _Poll:
             )
         result.skipped.update(scan.plan.skipped)
         result.transitions += scan.plan.transitions
+        self.loaded.update(found.records)
+        for transition in scan.plan.transitions:
+            self.place_of[transition.job.arn or ""] = scan.scope.place
 
     def write_baseline(self, items: Sequence[SnapshotItem]) -> tuple[bool, bool]:
         """Record jobs that existed before watching began, silently.
@@ -322,25 +455,32 @@ class _Poll:
     def deliver(self, transitions: list[Transition]) -> None:
         """Deliver in chunks, each only if its cost still fits before the deadline.
 
-        In a storm, people's channel gets one digest at the end, so the storm's claims are
-        held until then, and each chunk leaves time for recording all of them.
+        A storm is counted per scope ('account/region'): in a storming scope, people's
+        channel gets one digest of that scope at the end, so that scope's claims are held
+        until then, and each chunk leaves time for recording all of them. Other scopes'
+        people hear each of their events as usual.
         """
         budget, result = self.budget, self.result
-        digesting = [
-            c
-            for c in self.channels
-            if c.digest is not None and is_storm(transitions, c.wants, self.run.storm_threshold)
-        ]
+        digesting = storming_places(
+            transitions,
+            lambda t: self.place_of.get(t.job.arn or "", ""),
+            [(c.name, c.wants) for c in self.channels if c.digest is not None],
+            self.run.storm_threshold,
+        )
         if digesting:
             result.storm = True
-            logger.warning("storm: people get one digest", extra={"transitions": len(transitions)})
-        per_event = [c for c in self.channels if c not in digesting]
+            result.storm_places = sorted({place for _, place in digesting})
+            logger.warning(
+                "storm: people get one digest per storming scope",
+                extra={"transitions": len(transitions), "scopes": result.storm_places},
+            )
         held: list[_Claimed] = []
         batches = chunks(transitions, CHUNK)
         for index, chunk in enumerate(batches):
-            cost = budget.cost("write", 2 * len(chunk)) + budget.cost("publish", len(per_event))
-            # Held claims still need a digest and a record each before the deadline.
-            finish = budget.cost("write", len(held)) + (budget.cost("publish") if held else 0)
+            cost = budget.cost("write", 2 * len(chunk)) + budget.cost("publish", len(self.channels))
+            # Held claims still need their digests and a record each before the deadline.
+            digests = budget.cost("publish", len(digesting)) if held else 0
+            finish = budget.cost("write", len(held)) + digests
             if not budget.allows(cost + finish):
                 result.deferred = sum(len(rest) for rest in batches[index:])
                 logger.warning(
@@ -351,11 +491,10 @@ class _Poll:
             later = cost * (len(batches) - index - 1)
             enriched = self.enrich(chunk, reserve=cost + finish + later)
             claimed = self.claim(self.render(enriched, digesting))
-            self.send(claimed, per_event)
-            if digesting:
-                held += claimed
-            else:
-                self.settle(claimed)
+            self.send(claimed)
+            storming = {place for _, place in digesting}
+            held += [item for item in claimed if item.place in storming]
+            self.settle([item for item in claimed if item.place not in storming])
         if held:
             self.send_digests(held, digesting)
             self.settle(held)
@@ -377,14 +516,16 @@ class _Poll:
         return enriched
 
     def render(
-        self, chunk: Sequence[Transition], digesting: Channels
-    ) -> list[tuple[Transition, SnapshotItem, dict[str, JobEvent], dict[str, Any]]]:
+        self, chunk: Sequence[Transition], digesting: frozenset[tuple[str, str]]
+    ) -> list[_Claimed]:
         """Render before claiming, for each channel that still needs it: a job that cannot
-        be rendered is left unclaimed, alone."""
+        be rendered is left unclaimed, alone. A channel digesting the job's scope gets it
+        in the digest instead."""
         rendered = []
         for transition in chunk:
             arn = transition.job.arn or ""
-            record = self.records.loaded.get(arn) or SnapshotItem(arn, None)
+            record = self.loaded.get(arn) or SnapshotItem(arn, None)
+            place = self.place_of.get(arn, "")
             events = {
                 c.name: self.event(transition, record.previous_for(c.name))
                 for c in self.channels
@@ -394,7 +535,7 @@ class _Poll:
                 messages = {
                     c.name: c.publisher.render(events[c.name])
                     for c in self.channels
-                    if c.name in events and c not in digesting
+                    if c.name in events and (c.name, place) not in digesting
                 }
             except (ValueError, TypeError):
                 self.result.publish_failures += 1
@@ -402,7 +543,7 @@ class _Poll:
                     "could not render; left for the next poll", extra=_job_log(transition)
                 )
                 continue
-            rendered.append((transition, record, events, messages))
+            rendered.append(_Claimed(transition, record, events, messages, place))
         return rendered
 
     def event(self, transition: Transition, previous: str | None) -> JobEvent:
@@ -411,19 +552,17 @@ class _Poll:
             replace(transition, previous_status=previous), self.run.region, self.run.now
         )
 
-    def claim(
-        self,
-        rendered: Sequence[tuple[Transition, SnapshotItem, dict[str, JobEvent], dict[str, Any]]],
-    ) -> list[_Claimed]:
+    def claim(self, rendered: Sequence[_Claimed]) -> list[_Claimed]:
         run, result = self.run, self.result
         claimed = []
-        for transition, record, events, messages in rendered:
+        for item in rendered:
+            transition = item.transition
             now = run.clock()
             # The lease is this run's deadline as it stands now, plus a margin.
-            expires_at = now + run.time_left() + CLAIM_MARGIN_SECONDS
+            item.expires_at = now + run.time_left() + CLAIM_MARGIN_SECONDS
             try:
                 with self.budget.measure("write"):
-                    self.store.claim(transition, run.run_id, now, expires_at)
+                    self.store.claim(transition, run.run_id, now, item.expires_at)
             except ClaimLostError:
                 result.claims_lost += 1
                 logger.warning(
@@ -436,37 +575,65 @@ class _Poll:
                     "could not claim; left for the next poll", extra=_job_log(transition)
                 )
                 continue
-            claimed.append(_Claimed(transition, record, events, messages))
+            claimed.append(item)
         return claimed
 
-    def send(self, claimed: Sequence[_Claimed], channels: Channels) -> None:
-        for channel in channels:
-            todo = [item for item in claimed if channel.name in item.messages]
+    def still_held(self, items: Sequence[_Claimed]) -> list[_Claimed]:
+        """The items whose lease outlasts one more send, however slow; the others have
+        lapsed (a run that overran, a laptop that slept) and are never sent again."""
+        latest_end = self.run.clock() + self.run.safety_margin
+        for item in items:
+            if not item.lapsed and item.expires_at <= latest_end:
+                item.lapsed = True
+                logger.warning(
+                    "claim lapsing before the send; left to the poll that takes it over",
+                    extra=_job_log(item.transition),
+                )
+        return [item for item in items if not item.lapsed]
+
+    def send(self, claimed: Sequence[_Claimed]) -> None:
+        for channel in self.channels:
+            todo = self.still_held([item for item in claimed if channel.name in item.messages])
             if not todo:
                 continue
             with self.budget.measure("publish"):
                 failed = channel.publisher.send([item.messages[channel.name] for item in todo])
-            for position, error in failed.items():
-                todo[position].errors[channel.name] = error
+            for position, item in enumerate(todo):
+                if position in failed:
+                    item.errors[channel.name] = failed[position]
+                else:
+                    item.sent.add(channel.name)
 
-    def send_digests(self, held: Sequence[_Claimed], channels: Channels) -> None:
-        """One digest per people channel of everything it needs; it goes or fails whole."""
-        for channel in channels:
-            assert channel.digest is not None
-            todo = [item for item in held if channel.name in item.events]
-            if not todo:
-                continue
-            digest = channel.digest([item.events[channel.name] for item in todo])
-            with self.budget.measure("publish"):
-                failed = channel.publisher.send([digest])
-            for item in todo if failed else ():
-                item.errors[channel.name] = failed[0]
+    def send_digests(self, held: Sequence[_Claimed], digesting: frozenset[tuple[str, str]]) -> None:
+        """One digest per people channel and storming scope, of everything it needs there;
+        it goes or fails whole."""
+        for channel in self.channels:
+            assert channel.digest is not None or not any(n == channel.name for n, _ in digesting)
+            for name, place in sorted(digesting):
+                if name != channel.name or channel.digest is None:
+                    continue
+                todo = self.still_held(
+                    [i for i in held if i.place == place and channel.name in i.events]
+                )
+                if not todo:
+                    continue
+                digest = channel.digest([item.events[channel.name] for item in todo])
+                with self.budget.measure("publish"):
+                    failed = channel.publisher.send([digest])
+                for item in todo:
+                    if failed:
+                        item.errors[channel.name] = failed[0]
+                    else:
+                        item.sent.add(channel.name)
 
     def settle(self, claimed: Sequence[_Claimed]) -> None:
         """Record what every channel got; release what some channel did not, for the next
         poll."""
         for item in claimed:
-            if item.errors:
+            if item.lapsed:
+                self.result.claims_lost += 1
+                self.release(item)  # only if no other poll has taken it over since
+            elif item.errors:
                 self.result.publish_failures += 1
                 logger.error(
                     "delivery failed; the next poll sends it again where it is missing",
@@ -498,7 +665,9 @@ class _Poll:
         transition = item.transition
         try:
             with self.budget.measure("write"):
-                self.store.release(transition, self.run.run_id, item.delivered(self.channels))
+                self.store.release(transition, self.run.run_id, item.delivered())
+        except ClaimLostError:
+            logger.warning("claim already taken over by another poll", extra=_job_log(transition))
         except SnapshotError:
             # The claim lapses on its own; the job is only delayed by the lease.
             logger.exception("could not release claim", extra=_job_log(transition))
@@ -521,7 +690,7 @@ def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeStat
     state = scan.state
     in_baseline = not state.baseline_complete
     polls = state.baseline_polls + 1 if in_baseline else state.baseline_polls
-    listing = scan.listing
+    listing = scan.found.listing if scan.found is not None else None
     if listing is None or not scan.baseline_written or not result.delivered_all:
         # Listed nothing, or left something unrecorded or unannounced: the next run lists
         # again from where this one began, so nothing is passed over.
@@ -533,12 +702,13 @@ def _next_state(scan: _ScopeScan, run: PollRun, result: PollResult) -> ScopeStat
         baseline_complete=state.baseline_complete or listing.complete,
     )
     if listing.complete and not listing.resumed and result.clean:
-        watermark = latest_update(scan.latest.values(), run.now)
+        assert scan.found is not None
+        watermark = latest_update(scan.found.latest.values(), run.now)
         if watermark is not None and scan.plan.watermark_cap is not None:
             watermark = min(watermark, scan.plan.watermark_cap)
         if watermark is not None and (state.watermark is None or watermark > state.watermark):
             next_state = replace(next_state, watermark=watermark)
-        if scan.full_read:
+        if scan.found.full_read:
             next_state = replace(next_state, last_full_read_at=run.now)
     if in_baseline and next_state.baseline_complete:
         logger.info("baseline complete", extra={"scope": scan.scope.key, "polls": polls})

@@ -11,7 +11,14 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from job_events.event import JobEvent
-    from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
+    from poller.models import (
+        JobSummary,
+        Scope,
+        ScopeMarkers,
+        ScopeState,
+        SnapshotItem,
+        Transition,
+    )
 
 
 Message = TypeVar("Message")  # a channel's own wire format
@@ -46,11 +53,21 @@ class JobSource(Protocol):
 
 
 class SnapshotStore(Protocol):
-    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]: ...
+    def load_scopes(self, scopes: Sequence[Scope]) -> ScopeMarkers:
+        """Each scope's state, and which scopes the last run watched."""
+        ...
 
     def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         """Store where the scope stands. Its watermark never moves back, unless the stored
         one is malformed or later than `now` (the poll's clock)."""
+        ...
+
+    def forget_scope(self, scope: Scope) -> None:
+        """Drop the scope's marker: it starts again as a new scope."""
+        ...
+
+    def save_watched(self, keys: frozenset[str]) -> None:
+        """Store which scopes this run watches."""
         ...
 
     def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]: ...

@@ -4,6 +4,7 @@ account, and cached, refreshing assumed-role credentials in each member account.
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -15,7 +16,7 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
 )
 
-from poller.aws import RETRY_CONFIG
+from poller.aws import DESCRIBE_CONFIG, LISTING_CONFIG, STS_CONFIG
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,7 +42,8 @@ def assumed_role_session(base: boto3.session.Session, role_arn: str) -> boto3.se
     """A session whose credentials come from AssumeRole on first use and are refreshed
     before they expire, as botocore does for a profile with role_arn."""
     fetcher = AssumeRoleCredentialFetcher(
-        client_creator=base.client,
+        # STS gets bounded timeouts too: a hung AssumeRole must not outlast the run.
+        client_creator=partial(base.client, config=STS_CONFIG),
         source_credentials=base.get_credentials(),
         role_arn=role_arn,
         extra_args={"RoleSessionName": ROLE_SESSION_NAME},
@@ -65,7 +67,8 @@ class _AssumedRole(CredentialProvider):
 
 
 class ScopeClients:
-    """One Personalize client per (account, region), made once and shared by threads."""
+    """Personalize clients per (account, region), made once and shared by threads: one for
+    listing and one for details, each with its own limits (poller.aws)."""
 
     def __init__(
         self,
@@ -79,19 +82,23 @@ class ScopeClients:
         self._role_name = member_role_name
         self._session = session or default_session()
         self._sessions: dict[str, boto3.session.Session] = {own_account: self._session}
-        self._clients: dict[tuple[str, str], PersonalizeClient] = {}
+        self._clients: dict[tuple[str, str, bool], PersonalizeClient] = {}
         self._lock = threading.Lock()
 
-    def personalize(self, account: str | None, region: str | None) -> PersonalizeClient:
-        account = account or self._own_account
-        region = region or self._session.region_name
+    def personalize(
+        self, account: str | None, region: str | None, *, details: bool = False
+    ) -> PersonalizeClient:
+        """The listing client of a scope, or with `details` the one for Describe calls."""
+        key = (account or self._own_account, region or self._session.region_name, details)
         with self._lock:
-            client = self._clients.get((account, region))
+            client = self._clients.get(key)
             if client is None:
-                client = self._session_for(account).client(
-                    "personalize", region_name=region, config=RETRY_CONFIG
+                client = self._session_for(key[0]).client(
+                    "personalize",
+                    region_name=key[1],
+                    config=DESCRIBE_CONFIG if details else LISTING_CONFIG,
                 )
-                self._clients[(account, region)] = client
+                self._clients[key] = client
             return client
 
     def _session_for(self, account: str) -> boto3.session.Session:

@@ -29,7 +29,7 @@ from job_events.vocabulary import EventType
 from poller.aws import RETRY_CONFIG
 from poller.core import recorded_time
 from poller.errors import ClaimLostError, SnapshotError
-from poller.models import Scope, ScopeState, SnapshotItem
+from poller.models import Scope, ScopeMarkers, ScopeState, SnapshotItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -49,11 +49,25 @@ PARTITION_KEY = "pk"
 SORT_KEY = "sk"
 JOB_PARTITION = "batch-segment-job"
 SCOPE_PREFIX = "#scope#"
+WATCHED_KEY = "#watched"  # the scope keys the last run watched
+MARKER_ATTRIBUTES = (
+    "baselineStartedAt",
+    "baselineComplete",
+    "baselinePolls",
+    "checkpoint",
+    "watermark",
+    "lastFullReadAt",
+    "rewatched",
+)
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
 UNPROCESSED_ATTEMPTS = 6
 CONDITION_FAILED = "ConditionalCheckFailedException"
-_CLAIM_FREE = "(attribute_not_exists(claimedBy) OR claimExpiresAt < :now)"
+# A claim without an expiry (hand-edited) counts as lapsed: it must never block a job.
+_CLAIM_FREE = (
+    "(attribute_not_exists(claimedBy) OR attribute_not_exists(claimExpiresAt)"
+    " OR claimExpiresAt < :now)"
+)
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -136,6 +150,7 @@ def _scope_state(item: Mapping[str, Any]) -> ScopeState | None:
         checkpoint=_text(item.get("checkpoint")),
         watermark=_time(item.get("watermark")),
         last_full_read_at=_time(item.get("lastFullReadAt")),
+        rewatched=item.get("rewatched") is True,
     )
 
 
@@ -181,14 +196,18 @@ class DynamoSnapshotStore:
         self._lease = ClaimLease(self._table)
 
     # --- reads -------------------------------------------------------------------------
-    def load_scopes(self, scopes: Sequence[Scope]) -> dict[Scope, ScopeState]:
+    def load_scopes(self, scopes: Sequence[Scope]) -> ScopeMarkers:
         by_key = {SCOPE_PREFIX + scope.key: scope for scope in scopes}
         states = {}
-        for sort_key, item in self._get_many(list(by_key)):
-            state = _scope_state(item)
-            if state is not None:
+        watched = None
+        for sort_key, item in self._get_many([*by_key, WATCHED_KEY]):
+            if sort_key == WATCHED_KEY:
+                keys = item.get("scopes")
+                if isinstance(keys, set):
+                    watched = frozenset(k for k in keys if isinstance(k, str))
+            elif (state := _scope_state(item)) is not None:
                 states[by_key[sort_key]] = state
-        return states
+        return ScopeMarkers(states, watched)
 
     def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
         return {arn: _snapshot_item(arn, item) for arn, item in self._get_many(list(arns))}
@@ -234,6 +253,22 @@ class DynamoSnapshotStore:
                 yield sort_key, item
 
     # --- scope markers -------------------------------------------------------------------
+    def forget_scope(self, scope: Scope) -> None:
+        """Empty the scope's marker: with no baseline start, it reads as a new scope."""
+        self._table.update(
+            f"forgetting scope {scope.key}",
+            Key=_key(SCOPE_PREFIX + scope.key),
+            UpdateExpression="REMOVE " + ", ".join(MARKER_ATTRIBUTES),
+        )
+
+    def save_watched(self, keys: frozenset[str]) -> None:
+        self._table.update(
+            "saving the watched scopes",
+            Key=_key(WATCHED_KEY),
+            UpdateExpression="SET scopes = :scopes",
+            ExpressionAttributeValues=_encode({":scopes": set(keys)}),
+        )
+
     def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         """Store where the scope stands. Its watermark never moves back and its baseline,
         once complete, stays complete, whatever order overlapping polls finish in."""
@@ -250,6 +285,9 @@ class DynamoSnapshotStore:
             ":polls": state.baseline_polls,
             ":complete": state.baseline_complete,
         }
+        if state.rewatched:
+            assignments.append("rewatched = :rewatched")
+            values[":rewatched"] = True
         for attribute, value in (
             ("checkpoint", state.checkpoint),
             (

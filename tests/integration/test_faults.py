@@ -14,7 +14,9 @@ from moto.sns.exceptions import InvalidParameterValue
 from moto.sns.models import SNSBackend
 
 from local.lambda_context import LocalLambdaContext
+from poller.aws import DELIVERY_LIMITS, LISTING_LIMITS
 from poller.errors import PublishFailedError, ScopesUnreachableError
+from poller.poll import SAFETY_MARGIN_SECONDS
 from tests.integration.conftest import events, poller_handler
 
 if TYPE_CHECKING:
@@ -85,7 +87,8 @@ def test_a_page_failing_after_its_retries_sends_nothing_and_writes_nothing(
     with pytest.raises(ScopesUnreachableError):
         stack.invoke()
 
-    assert stack.calls["personalize:ListBatchSegmentJobs"] == 1 + 8  # page 1, page 2 x 8
+    # page 1, then page 2 as often as the listing's limits allow
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 1 + LISTING_LIMITS.attempts
     assert stack.notifications() == []
     assert stack.writes() == 0
     assert stack.snapshot() == before
@@ -152,7 +155,9 @@ def test_a_failed_channel_is_retried_alone(stack: Stack) -> None:
     stack.heard()
     stack.bus_events()
     stack.personalize.set_status(arn, "ACTIVE")
-    stack.aws.inject_fault("events:PutEvents", "InternalException", 500, times=8)
+    stack.aws.inject_fault(
+        "events:PutEvents", "InternalException", 500, times=DELIVERY_LIMITS.attempts
+    )
 
     with pytest.raises(PublishFailedError):
         stack.invoke()
@@ -196,8 +201,12 @@ def test_a_storm_is_one_digest_for_people_and_every_event_for_machines(stack: St
     assert len(stack.heard()) == 4  # the events topic: every event
     assert len(stack.bus_events()) == 4
     (digest,) = stack.drain(people)
-    assert digest["Subject"] == "4 batch segment job changes: 4 FAILED"
-    assert digest["MessageAttributes"]["eventType"] == {"Type": "String", "Value": "JOB_DIGEST"}
+    assert digest["Subject"] == "4 batch segment job changes in 123456789012/us-east-1: 4 FAILED"
+    # The types it holds, so a filter on JOB_FAILED (or on JOB_DIGEST, as before) gets it.
+    assert digest["MessageAttributes"]["eventType"] == {
+        "Type": "String.Array",
+        "Value": '["JOB_DIGEST","JOB_FAILED"]',
+    }
     (body,) = events([digest])
     assert body["count"] == 4
     assert body["counts"] == {"JOB_FAILED": 4}
@@ -219,13 +228,16 @@ def test_throttled_writes_are_retried(stack: Stack) -> None:
     assert len(stack.snapshot()) == 30
     assert stack.calls["dynamodb:BatchWriteItem"] == 2 + 2  # 30 records in 2 batches
     stack.personalize.set_status(arns[0], "ACTIVE")
-    stack.aws.inject_fault("dynamodb:UpdateItem", "ProvisionedThroughputExceededException", times=3)
+    throttled = DELIVERY_LIMITS.attempts - 1  # the last attempt succeeds
+    stack.aws.inject_fault(
+        "dynamodb:UpdateItem", "ProvisionedThroughputExceededException", times=throttled
+    )
     stack.clear_calls()
 
     stack.invoke()
 
-    # the claim, the record and the marker's new watermark, after 3 throttled attempts
-    assert stack.calls["dynamodb:UpdateItem"] == 3 + 3
+    # the claim, the record and the marker's new watermark, after the throttled attempts
+    assert stack.calls["dynamodb:UpdateItem"] == throttled + 3
     assert stack.heard() == [("j-0000", "PENDING", "ACTIVE")]
     assert stack.snapshot()[arns[0]]["status"] == "ACTIVE"
 
@@ -332,8 +344,10 @@ def test_a_listing_cut_short_keeps_its_checkpoint_and_the_next_run_resumes_from_
     stack: Stack,
 ) -> None:
     stack.add_jobs("j", 250)
-    # Plenty of time for page 1; after page 2, only 12 s (2 s beyond the safety margin).
-    cut_short = DeadlineAfter(stack.personalize, "ListBatchSegmentJobs", calls=2, then=12.0)
+    # Plenty of time for page 1; after page 2, only 2 s beyond the safety margin.
+    cut_short = DeadlineAfter(
+        stack.personalize, "ListBatchSegmentJobs", calls=2, then=SAFETY_MARGIN_SECONDS + 2
+    )
 
     first = stack.invoke(context=cut_short)
 

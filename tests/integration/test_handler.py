@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from poller.aws import LISTING_LIMITS
 from tests.integration.conftest import events, observer_session, route_bus_to_queue
 
 if TYPE_CHECKING:
@@ -45,16 +46,17 @@ def test_first_run_reads_then_records_every_page_silently_and_later_changes_on_a
     assert len(snapshot) == 260
     assert {item["status"] for arn, item in snapshot.items() if arn in arns} == {"IN PROGRESS"}
     assert snapshot[stack.personalize.job_arn("old-failed")]["status"] == "CREATE FAILED"
-    # The scope's marker, then every record (a Query) before the baseline is written in
-    # batches of 25, then the marker: never one request per job.
+    # The scope's marker and the watched scopes, which are then written; every record (a
+    # Query) before the baseline is written in batches of 25, then the marker: never one
+    # request per job.
     table = [call.split(":")[1] for call in stack.sent if call.startswith("dynamodb:")]
-    assert table == ["BatchGetItem", "Query", *["BatchWriteItem"] * 11, "UpdateItem"]
+    assert table == ["BatchGetItem", "UpdateItem", "Query", *["BatchWriteItem"] * 11, "UpdateItem"]
     assert stack.calls == {
         "personalize:ListBatchSegmentJobs": 3,
         "dynamodb:BatchGetItem": 1,
         "dynamodb:Query": 1,
         "dynamodb:BatchWriteItem": 11,
-        "dynamodb:UpdateItem": 1,
+        "dynamodb:UpdateItem": 2,
     }
     (key,) = stack.markers()
     assert key.endswith("*"), "one marker, for every job of the account and region"
@@ -111,13 +113,14 @@ def test_a_job_from_pending_through_in_progress_to_active(stack: Stack) -> None:
 def test_throttling_and_server_errors_are_retried(stack: Stack) -> None:
     stack.start_watching()
     stack.personalize.add_job("busy", "PENDING")
-    stack.personalize.inject_fault("ListBatchSegmentJobs", "ThrottlingException", times=2)
-    stack.personalize.inject_fault("ListBatchSegmentJobs", "LimitExceededException")
+    # One of each kind standard mode retries, within the listing's attempts.
+    stack.personalize.inject_fault("ListBatchSegmentJobs", "ThrottlingException")
     stack.personalize.inject_fault("ListBatchSegmentJobs", "InternalServerError", 500)
+    assert LISTING_LIMITS.attempts == 2 + 1
 
     stack.invoke()
 
-    assert stack.calls["personalize:ListBatchSegmentJobs"] == 4 + 1
+    assert stack.calls["personalize:ListBatchSegmentJobs"] == 2 + 1
     assert stack.heard() == [("busy", None, "PENDING")]
 
 

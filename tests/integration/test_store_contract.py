@@ -100,7 +100,7 @@ class Subject:
         return self.store.load([arn]).get(arn)
 
     def scope(self, scope: Scope = SCOPE) -> ScopeState | None:
-        return self.store.load_scopes([scope]).get(scope)
+        return self.store.load_scopes([scope]).states.get(scope)
 
 
 def dynamo_subject(local_aws: LocalAws, spec: PollerSpec) -> Subject:
@@ -306,7 +306,7 @@ def test_a_scope_state_is_saved_and_loaded(subject: Subject) -> None:
     subject.store.save_scope(SCOPE, state, NOW)
 
     assert subject.scope() == state
-    assert subject.store.load_scopes([SCOPE, VERSION_SCOPE]) == {SCOPE: state}
+    assert subject.store.load_scopes([SCOPE, VERSION_SCOPE]).states == {SCOPE: state}
     subject.store.save_scope(VERSION_SCOPE, ScopeState(baseline_started_at=at(30)), NOW)
     assert subject.scope(VERSION_SCOPE) == ScopeState(baseline_started_at=at(30))
     assert subject.scope() == state, "each scope has its own marker"

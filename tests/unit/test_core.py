@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -183,8 +184,56 @@ def test_forward_in_the_documented_order_is_news_whatever_the_times() -> None:
 
 def test_a_new_job_is_announced_only_if_created_after_watching_began() -> None:
     started = ScopeState(baseline_started_at=T0, baseline_complete=True)
-    assert outcome(None, job("old", "ACTIVE", 5, created=-1), started) is Outcome.BASELINE
+    assert outcome(None, job("old", "ACTIVE", -1, created=-2), started) is Outcome.BASELINE
     assert outcome(None, job("new", "ACTIVE", 5, created=1), started) is Outcome.ANNOUNCE
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_an_old_job_that_moved_after_watching_began_is_news_before_its_baseline_reaches_it(
+    complete: bool,
+) -> None:
+    # A baseline spread over several runs: the job existed at T0, failed at T0+60 min, and
+    # the baseline had not recorded it yet. Announced as first seen (previousStatus null).
+    taking = ScopeState(baseline_started_at=T0, baseline_complete=complete)
+    failed = job("old", "CREATE FAILED", 60, created=-10)
+    decision = decide(failed, None, taking, T0 + timedelta(minutes=61), LIMIT)
+    assert decision.outcome is Outcome.ANNOUNCE
+    assert decision.transition == Transition(EventType.JOB_FAILED, failed, None)
+
+
+def test_an_update_time_far_in_the_future_is_not_a_move_since_watching_began() -> None:
+    taking = ScopeState(baseline_started_at=T0)
+    odd = job("old", "ACTIVE", 60 * 24 * 365, created=-10)
+    assert outcome(None, odd, taking) is Outcome.BASELINE
+
+
+@pytest.mark.parametrize("lagging", ["PENDING", "IN PROGRESS", "ACTIVE"])
+def test_a_new_job_a_channel_heard_is_never_contradicted_by_a_lagging_listing(
+    lagging: str,
+) -> None:
+    # First seen ACTIVE after watching began; one channel failed, so the record holds no
+    # status, only what each channel heard. A listing lagging behind announces nothing.
+    heard = SnapshotItem(ARN + "a", None, delivered={"sns": "JOB_FAILED:CREATE FAILED"})
+    assert outcome(heard, job("a", lagging, 5, created=1)) is Outcome.BACKWARDS
+    heard_active = SnapshotItem(ARN + "a", None, delivered={"sns": "JOB_SUCCEEDED:ACTIVE"})
+    if lagging != "ACTIVE":
+        assert outcome(heard_active, job("a", lagging, 5, created=1)) is Outcome.BACKWARDS
+
+
+@pytest.mark.parametrize("complete", [False, True])
+def test_a_record_from_before_a_scope_was_watched_again_is_corrected_silently(
+    complete: bool,
+) -> None:
+    # Removed and added back: a fresh baseline began at T0. The job moved, or became stuck,
+    # while nobody watched; its record is three days old.
+    fresh = ScopeState(baseline_started_at=T0, baseline_complete=complete, rewatched=True)
+    old_record = SnapshotItem(ARN + "a", "PENDING", recorded_at=T0 - timedelta(days=3))
+    assert outcome(old_record, job("a", "ACTIVE", -60, created=-4000), fresh) is Outcome.BASELINE
+    assert outcome(old_record, job("a", "PENDING", -4000), fresh) is Outcome.BASELINE
+    # What it does once watched again is news; so is all of it for a scope never unwatched.
+    assert outcome(old_record, job("a", "ACTIVE", 5, created=-4000), fresh) is Outcome.ANNOUNCE
+    watched = replace(fresh, rewatched=False)
+    assert outcome(old_record, job("a", "ACTIVE", -60, created=-4000), watched) is Outcome.ANNOUNCE
 
 
 def test_without_a_creation_time_a_job_is_new_only_once_the_baseline_is_complete() -> None:
@@ -325,8 +374,15 @@ def test_latest_update() -> None:
 
 
 def test_the_watermark_never_passes_the_polls_clock() -> None:
-    future = job("a", "ACTIVE", 60 * 24 * 365)
-    assert latest_update([future], NOW) == NOW
+    a_little_ahead = job("a", "ACTIVE", 40)  # NOW is T0+30 min: within the clock skew
+    assert latest_update([a_little_ahead], NOW) == NOW
+
+
+def test_an_update_time_far_in_the_future_never_moves_the_watermark() -> None:
+    # Otherwise the watermark would become each poll's clock, a write on every quiet poll.
+    years_ahead = job("a", "ACTIVE", 60 * 24 * 365)
+    assert latest_update([years_ahead], NOW) is None
+    assert latest_update([years_ahead, job("b", "ACTIVE", 9)], NOW) == T0 + timedelta(minutes=9)
 
 
 HOUR = timedelta(hours=1)

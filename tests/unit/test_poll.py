@@ -587,4 +587,8 @@ def test_a_job_that_moves_while_the_first_poll_lists_is_not_taken_for_stuck() ->
         world.later(60)
         world.run()
 
-    assert [(h.event_type, h.status) for h in world.events()] == [("JOB_STUCK", "IN PROGRESS")]
+    # It moved after watching began, so its move is news; then, hours later, its stuck.
+    assert [(h.event_type, h.status) for h in world.events()] == [
+        ("JOB_STATUS_CHANGED", "IN PROGRESS"),
+        ("JOB_STUCK", "IN PROGRESS"),
+    ]

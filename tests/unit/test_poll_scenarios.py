@@ -60,6 +60,7 @@ class Notifier:
             time_left=lambda: deadline - self.clock.time(),
             clock=self.clock.time,
             storm_threshold=self.storm_threshold,
+            safety_margin=10.0,
         )
         result = poll(self.source, self.store, self.channels, run)
         assert self.clock.time() <= deadline, f"{run.run_id} ran past its deadline"
