@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from job_events.arns import name_from_arn
-from job_events.vocabulary import DIGEST_EVENT_TYPE, OUTCOME, SCHEMA_VERSION, EventType
+from job_events.vocabulary import ABSENT, DIGEST_EVENT_TYPE, OUTCOME, SCHEMA_VERSION, EventType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -189,24 +189,28 @@ _JOB_KEYS = {
 
 @dataclass(frozen=True, slots=True)
 class JobDigest:
-    """Many announcements of one poll in one message for people (a storm)."""
+    """Many announcements of one poll in one message for people (a storm), all of one
+    scope: the poller digests each account and region apart."""
 
     count: int
     counts: dict[str, int]
-    region: str
+    region: str  # the jobs' region; ABSENT should they span several
     detected_at: datetime
     jobs: tuple[DigestedJob, ...]  # the first `len(jobs)` of `count`
     schema_version: str = SCHEMA_VERSION
+    account_id: str | None = None  # the jobs' account; None if unknown or several
 
     @classmethod
     def of(cls, events: Sequence[JobEvent], listed: int) -> JobDigest:
         counts: dict[str, int] = {}
         for event in events:
             counts[event.event_type.value] = counts.get(event.event_type.value, 0) + 1
+        accounts = {event.account_id for event in events}
+        regions = {event.region for event in events}
         return cls(
             count=len(events),
             counts=counts,
-            region=events[0].region,
+            region=regions.pop() if len(regions) == 1 else ABSENT,
             detected_at=events[0].detected_at,
             jobs=tuple(
                 DigestedJob(
@@ -218,6 +222,7 @@ class JobDigest:
                 )
                 for e in events[:listed]
             ),
+            account_id=accounts.pop() if len(accounts) == 1 else None,
         )
 
     @property
@@ -229,6 +234,18 @@ class JobDigest:
         """'480 FAILED, 20 SUCCEEDED': the count of each event type."""
         return ", ".join(f"{n} {t.removeprefix('JOB_')}" for t, n in sorted(self.counts.items()))
 
+    @property
+    def event_types(self) -> list[str]:
+        """The event types of its jobs (listed or not), sorted."""
+        return sorted(self.counts)
+
+    @property
+    def scope(self) -> str | None:
+        """'111122223333/us-east-1': what its jobs share of account and region, for people;
+        None if they share neither."""
+        region = self.region if self.region != ABSENT else None
+        return "/".join(part for part in (self.account_id, region) if part) or None
+
     def to_document(self) -> dict[str, Any]:
         return {
             "schemaVersion": self.schema_version,
@@ -236,6 +253,7 @@ class JobDigest:
             "count": self.count,
             "counts": self.counts,
             "region": self.region,
+            "accountId": self.account_id,
             "detectedAt": _iso(self.detected_at),
             "jobs": [
                 {key: getattr(job, name) for name, key in _JOB_KEYS.items()} for job in self.jobs
@@ -253,6 +271,7 @@ class JobDigest:
         detected_at = _time(document.get("detectedAt"))
         if detected_at is None:
             raise ValueError("a digest needs its detectedAt")
+        account_id = document.get("accountId")  # absent before digests named their scope
         return cls(
             count=int(document["count"]),
             counts={str(k): int(v) for k, v in dict(document.get("counts", {})).items()},
@@ -263,6 +282,7 @@ class JobDigest:
                 for job in document.get("jobs", [])
             ),
             schema_version=str(document.get("schemaVersion", SCHEMA_VERSION)),
+            account_id=str(account_id) if account_id is not None else None,
         )
 
 

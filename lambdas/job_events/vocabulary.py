@@ -17,6 +17,9 @@ class EventType(StrEnum):
 
 
 DIGEST_EVENT_TYPE = "JOB_DIGEST"  # one message for people instead of a storm
+# An attribute's value for what is not known or not one value (SNS rejects empty values):
+# a field the job summary lacks; a digest's account or region should its jobs span several.
+ABSENT = "NONE"
 SCHEMA_VERSION = "1"
 FINISHED = frozenset({EventType.JOB_SUCCEEDED, EventType.JOB_FAILED})
 

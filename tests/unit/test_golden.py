@@ -10,6 +10,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from job_events.slack_text import clip, escape
 from job_events.vocabulary import EventType
 from poller.channels.chatbot import MAX_DESCRIPTION, MAX_TITLE
 from poller.channels.eventbridge import EventBridgePublisher
-from poller.channels.sns import SnsMessage, sns_message
+from poller.channels.sns import SnsMessage, SnsPublisher, digest_message, sns_message
 from poller.events import job_event
 from poller.models import JobSummary, Transition
 from slack_forwarder.blocks import message as slack_message
@@ -85,6 +86,11 @@ def event(case: str) -> JobEvent:
 
 def sns(case: str) -> SnsMessage:
     return sns_message(event(case))
+
+
+def digest() -> SnsMessage:
+    """A storm in one scope: every case above, as the people topic gets it."""
+    return digest_message([event(case) for case in sorted(CASES)])
 
 
 def check(path: Path, text: str) -> None:
@@ -160,3 +166,64 @@ def test_eventbridge_entry(case: str) -> None:
     check(
         GOLDEN / f"{case}.eventbridge.json", json.dumps(shown, indent=2, ensure_ascii=False) + "\n"
     )
+
+
+# --- the digest: one message for people in a storm, of one scope --------------------------
+
+
+def test_digest_email() -> None:
+    entry = digest()
+    email = json.loads(entry.message)["email"]
+    check(GOLDEN / "digest.email.txt", f"Subject: {entry.subject}\n\n{email}")
+
+
+def test_digest_chatbot() -> None:
+    notification = json.loads(json.loads(digest().message)["https"])
+    assert len(notification["content"]["title"]) <= MAX_TITLE
+    assert len(notification["content"]["description"]) <= MAX_DESCRIPTION
+    assert "<!channel>" not in notification["content"]["description"]
+    check(
+        GOLDEN / "digest.chatbot.json",
+        json.dumps(notification, indent=2, ensure_ascii=False) + "\n",
+    )
+
+
+class CapturingSns:
+    """An SNS client that keeps each PublishBatch request and accepts every entry."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+
+    def publish_batch(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        return {"Successful": [], "Failed": []}
+
+
+def test_digest_as_published() -> None:
+    """The PublishBatch entry of a digest, as SnsPublisher sends it: subject, attributes
+    with their data types, and the machines' JSON (the `default`, `sqs` and `lambda` key)."""
+    client = CapturingSns()
+    publisher = SnsPublisher("arn:aws:sns:us-east-1:111122223333:people", client)  # type: ignore[arg-type]
+    assert publisher.send([publisher.render_digest([event(c) for c in sorted(CASES)])]) == {}
+    ((entry,),) = [request["PublishBatchRequestEntries"] for request in client.requests]
+    keys = json.loads(entry["Message"])
+    assert keys["default"] == keys["sqs"] == keys["lambda"]
+    shown = {
+        "Subject": entry["Subject"],
+        "MessageStructure": entry["MessageStructure"],
+        "MessageAttributes": entry["MessageAttributes"],
+        "Message.default": json.loads(keys["default"]),
+    }
+    check(GOLDEN / "digest.sns.json", json.dumps(shown, indent=2, ensure_ascii=False) + "\n")
+
+
+def test_an_event_is_published_with_string_attributes_only() -> None:
+    """Per-event messages keep their contract: every attribute a String."""
+    client = CapturingSns()
+    publisher = SnsPublisher("arn:aws:sns:us-east-1:111122223333:events", client)  # type: ignore[arg-type]
+    publisher.send([publisher.render(event(case)) for case in sorted(CASES)])
+    entries = [e for request in client.requests for e in request["PublishBatchRequestEntries"]]
+    assert len(entries) == len(CASES)
+    for entry in entries:
+        types = {a["DataType"] for a in entry["MessageAttributes"].values()}
+        assert types == {"String"}

@@ -6,9 +6,16 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from job_events.arns import console_url
-from job_events.event import JobEvent, truncate
+from job_events.event import JobDigest, JobEvent, parse, truncate
 from job_events.vocabulary import EventType
-from poller.channels.sns import MAX_PUBLISH_BYTES, digest_message, message_attributes
+from poller.channels.sns import (
+    MAX_PUBLISH_BYTES,
+    MAX_SUBJECT_CHARS,
+    SnsMessage,
+    digest_message,
+    digest_subject,
+    message_attributes,
+)
 from poller.channels.sns import sns_message as sns_message_of
 from poller.channels.sns import subject as subject_of
 from poller.events import job_event
@@ -295,14 +302,16 @@ def test_digest_of_many_huge_events_fits_and_says_what_it_left_out() -> None:
     ]
     digest = digest_message(events)
     assert digest.size <= MAX_PUBLISH_BYTES
-    assert digest.subject == "500 batch segment job changes: 500 FAILED"
+    assert digest.subject == "500 batch segment job changes in 111122223333/eu-west-1: 500 FAILED"
     body = json.loads(json.loads(digest.message)["sqs"])
     assert body["eventType"] == "JOB_DIGEST"
     assert body["count"] == 500
     assert body["jobs"]
     assert len(body["jobs"]) + body["truncated"] == 500
     email = json.loads(digest.message)["email"]
-    assert email.startswith("500 batch segment jobs changed in one poll (500 FAILED).")
+    assert email.startswith(
+        "500 batch segment jobs in 111122223333/eu-west-1 changed in one poll (500 FAILED)."
+    )
     assert all(v for v in digest.attributes.values())
 
 
@@ -338,3 +347,149 @@ def test_an_event_carries_its_jobs_own_account_and_region() -> None:
     assert sent.console_url.startswith("https://ap-south-1.console.aws.amazon.com/")
     attributes = message_attributes(sent)
     assert (attributes["accountId"], attributes["region"]) == ("444455556666", "ap-south-1")
+
+
+# --- a digest per scope ------------------------------------------------------------------
+
+PROD, DEV = "111122223333", "444455556666"
+
+
+def scoped(
+    event_type: EventType,
+    i: int,
+    account: str = PROD,
+    region: str = REGION,
+    *,
+    name: str | None = None,
+    reason: str | None = None,
+) -> JobEvent:
+    """An event of a job in `account` and `region`, seen by a poller elsewhere."""
+    arn = f"arn:aws:personalize:{region}:{account}:batch-segment-job/job-{i}"
+    status = {EventType.JOB_FAILED: "CREATE FAILED", EventType.JOB_SUCCEEDED: "ACTIVE"}
+    summary = JobSummary(
+        arn=arn,
+        name=name or f"job-{i}",
+        status=status.get(event_type, "PENDING"),
+        failure_reason=reason,
+    )
+    return job_event(Transition(event_type, summary, "IN PROGRESS"), "us-east-1", DETECTED)
+
+
+def storm(*types: EventType, account: str = PROD, region: str = REGION) -> list[JobEvent]:
+    return [scoped(t, i, account, region) for i, t in enumerate(types)]
+
+
+def test_a_digests_event_type_is_a_string_array_of_digest_and_each_type_it_holds() -> None:
+    digest = digest_message(
+        storm(EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.JOB_SUCCEEDED)
+    )
+    assert digest.data_type("eventType") == "String.Array"
+    assert json.loads(digest.attributes["eventType"]) == [
+        "JOB_DIGEST",
+        "JOB_FAILED",
+        "JOB_SUCCEEDED",
+    ]
+    # Every other attribute stays a String.
+    assert {digest.data_type(name) for name in digest.attributes if name != "eventType"} == {
+        "String"
+    }
+
+
+def test_an_events_attributes_stay_strings() -> None:
+    message = sns_message_of(event(failed()))
+    assert message.data_types == {}
+    assert {message.data_type(name) for name in message.attributes} == {"String"}
+    assert message.attributes["eventType"] == "JOB_FAILED"
+
+
+def test_a_digest_names_its_scope_everywhere() -> None:
+    events = storm(EventType.JOB_FAILED, EventType.JOB_SUCCEEDED, account=DEV, region="ap-south-1")
+    digest = digest_message(events)
+    assert (digest.attributes["accountId"], digest.attributes["region"]) == (DEV, "ap-south-1")
+    keys = json.loads(digest.message)
+    body = json.loads(keys["sqs"])
+    assert (body["accountId"], body["region"]) == (DEV, "ap-south-1")
+    assert digest.subject == (
+        f"2 batch segment job changes in {DEV}/ap-south-1: 1 FAILED, 1 SUCCEEDED"
+    )
+    assert keys["email"].startswith(f"2 batch segment jobs in {DEV}/ap-south-1 changed")
+    assert f"Account: {DEV}. Region: ap-south-1." in keys["email"]
+    chatbot = json.loads(keys["https"])
+    assert f"in {DEV}/ap-south-1" in chatbot["content"]["title"]
+    assert chatbot["content"]["description"].startswith(
+        f"*Account:* `{DEV}` · *Region:* `ap-south-1`"
+    )
+
+
+def test_a_digest_spanning_scopes_says_none_for_what_its_jobs_do_not_share() -> None:
+    events = [scoped(EventType.JOB_FAILED, 0, PROD), scoped(EventType.JOB_FAILED, 1, DEV)]
+    digest = digest_message(events)
+    assert (digest.attributes["accountId"], digest.attributes["region"]) == ("NONE", REGION)
+    body = json.loads(json.loads(digest.message)["sqs"])
+    assert (body["accountId"], body["region"]) == (None, REGION)
+    assert digest.subject == f"2 batch segment job changes in {REGION}: 2 FAILED"
+
+    events.append(scoped(EventType.JOB_FAILED, 2, PROD, "us-west-2"))
+    digest = digest_message(events)
+    assert (digest.attributes["accountId"], digest.attributes["region"]) == ("NONE", "NONE")
+    body = json.loads(json.loads(digest.message)["sqs"])
+    assert (body["accountId"], body["region"]) == (None, "NONE")
+    assert digest.subject == "3 batch segment job changes: 3 FAILED"
+
+
+def test_the_size_counts_each_attributes_name_type_and_value() -> None:
+    message = SnsMessage(
+        "s",
+        "mé",
+        {"eventType": '["JOB_DIGEST"]', "region": "r"},
+        {"eventType": "String.Array"},
+    )
+    body = len("s") + len("mé".encode())
+    assert message.size == body + len("eventType" + "String.Array" + '["JOB_DIGEST"]') + len(
+        "region" + "String" + "r"
+    )
+
+
+def test_a_huge_digest_of_one_scope_fits_with_its_array_attribute() -> None:
+    types = list(EventType)
+    events = [
+        scoped(types[i % len(types)], i, name="n" * 63, reason="ω" * 20_000) for i in range(2_000)
+    ]
+    digest = digest_message(events)
+    assert digest.size <= MAX_PUBLISH_BYTES
+    attributes = sum(
+        len(name) + len(digest.data_type(name)) + len(value.encode())
+        for name, value in digest.attributes.items()
+    )
+    assert len(digest.message.encode()) + len(digest.subject) + attributes == digest.size
+    assert json.loads(digest.attributes["eventType"]) == ["JOB_DIGEST", *sorted(types)]
+    body = json.loads(json.loads(digest.message)["sqs"])
+    assert 0 < len(body["jobs"]) < 2_000
+    assert body["truncated"] == 2_000 - len(body["jobs"])
+    assert body["counts"] == {t.value: 500 for t in types}
+    assert len(digest.subject) <= MAX_SUBJECT_CHARS
+
+
+def test_a_long_digest_subject_is_cut_after_a_whole_count() -> None:
+    title = (
+        "5000 batch segment job changes in 111122223333/ap-southeast-2: "
+        "4800 FAILED, 100 STATUS_CHANGED, 50 STUCK, 50 SUCCEEDED"
+    )
+    subject = digest_subject(title)
+    assert subject == (
+        "5000 batch segment job changes in 111122223333/ap-southeast-2: "
+        "4800 FAILED, 100 STATUS_CHANGED, ..."
+    )
+    assert len(subject) <= MAX_SUBJECT_CHARS
+    assert digest_subject("short") == "short"
+
+
+def test_a_digest_parses_back_with_its_scope_and_without_one() -> None:
+    sent = JobDigest.of(storm(EventType.JOB_FAILED, account=DEV), listed=1)
+    parsed = parse(json.loads(sent.to_json()))
+    assert parsed == sent
+    assert isinstance(parsed, JobDigest)
+    assert (parsed.account_id, parsed.region, parsed.scope) == (DEV, REGION, f"{DEV}/{REGION}")
+    older = {k: v for k, v in sent.to_document().items() if k != "accountId"}
+    parsed_older = JobDigest.from_document(older)
+    assert (parsed_older.account_id, parsed_older.scope) == (None, REGION)

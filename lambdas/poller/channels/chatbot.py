@@ -76,9 +76,16 @@ def _digest_line(event: JobEvent) -> str:
     return f"{job}: {event.previous_status or 'new'} -> {event.status or 'unknown'}"
 
 
+def _digest_scope(digest: JobDigest) -> str:
+    account = digest.account_id or "not reported"
+    return f"*Account:* `{escape(account)}` · *Region:* `{escape(digest.region)}`"
+
+
 def chatbot_digest(title: str, digest: JobDigest, events: Sequence[JobEvent]) -> str:
-    """One custom notification for a storm of changes: the first jobs and a console link."""
-    lines = [f"• {escape(_digest_line(event))}" for event in events[:DIGEST_LINES]]
+    """One custom notification for a storm of changes in one scope: the scope, the first
+    jobs and a console link."""
+    lines = [_digest_scope(digest)]
+    lines += [f"• {escape(_digest_line(event))}" for event in events[:DIGEST_LINES]]
     if digest.count > DIGEST_LINES:
         lines.append(f"… and {digest.count - DIGEST_LINES} more")
     lines.append(f"<{events[0].console_url}|Open the Personalize console>")
@@ -92,7 +99,7 @@ def chatbot_digest(title: str, digest: JobDigest, events: Sequence[JobEvent]) ->
             "nextSteps": [
                 "Many jobs changed at once: look for a shared cause (role, input, quota)"
             ],
-            "keywords": [DIGEST_EVENT_TYPE],
+            "keywords": [DIGEST_EVENT_TYPE, *(k for k in (digest.account_id, digest.region) if k)],
         },
         "metadata": {"summary": title, "eventType": DIGEST_EVENT_TYPE},
     }

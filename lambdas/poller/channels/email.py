@@ -86,11 +86,14 @@ def _digest_line(event: JobEvent) -> str:
 
 
 def digest_email_text(digest: JobDigest, events: Sequence[JobEvent]) -> str:
-    """The digest for an inbox: one line per listed job, with the start of its reason."""
+    """The digest for an inbox: its scope, then one line per listed job, with the start of
+    its reason."""
     listed = events[: len(digest.jobs)]
+    jobs = f"batch segment jobs in {digest.scope}" if digest.scope else "batch segment jobs"
     lines = [
-        f"{digest.count} batch segment jobs changed in one poll ({digest.tally}).",
-        "One message instead of one each; pipelines still receive every event.",
+        f"{digest.count} {jobs} changed in one poll ({digest.tally}).",
+        "One message instead of one each, for this account and region only; pipelines "
+        "still receive every event.",
         "",
         *(_digest_line(event) for event in listed),
         *(
@@ -99,7 +102,8 @@ def digest_email_text(digest: JobDigest, events: Sequence[JobEvent]) -> str:
             else []
         ),
         "",
-        f"Region: {digest.region}. Detected at: {readable(digest.detected_at)}.",
+        f"Account: {digest.account_id or '(not reported)'}. Region: {digest.region}. "
+        f"Detected at: {readable(digest.detected_at)}.",
         f"Console: {events[0].console_url}",
     ]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
-"""The SNS topics' wire format: one message per event (or one digest), with a key per
-protocol, a subject and filterable attributes, within SNS's limits; and the publisher.
+"""The SNS topics' wire format: one message per event (or one digest of one scope), with a
+key per protocol, a subject and filterable attributes, within SNS's limits; and the
+publisher.
 
 The message keys, subject and attributes are a public contract (docs/events.md).
 """
@@ -7,14 +8,14 @@ The message keys, subject and attributes are a public contract (docs/events.md).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from job_events.event import JobDigest
-from job_events.vocabulary import DIGEST_EVENT_TYPE
+from job_events.vocabulary import ABSENT, DIGEST_EVENT_TYPE
 from poller.aws import RETRY_CONFIG
 from poller.channels.batching import batches
 from poller.channels.chatbot import chatbot_digest, chatbot_notification
@@ -34,7 +35,8 @@ MAX_PUBLISH_BYTES = 256 * 1024 - 2 * 1024
 MAX_SUBJECT_CHARS = 99  # SNS: "less than 100 characters"
 BATCH_MAX_ENTRIES = 10
 BATCH_MAX_BYTES = 256 * 1024  # aggregate of all entries in one PublishBatch
-ABSENT = "NONE"  # attribute value for a field the job summary lacks; SNS rejects empty values
+STRING = "String"
+STRING_ARRAY = "String.Array"  # its value a JSON array; a filter policy matches any element
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +45,20 @@ class SnsMessage:
 
     subject: str
     message: str
-    attributes: dict[str, str]
+    attributes: dict[str, str]  # each attribute's StringValue
+    # The DataType of each attribute that is not a String (a digest's eventType).
+    data_types: dict[str, str] = field(default_factory=dict)
+
+    def data_type(self, name: str) -> str:
+        return self.data_types.get(name, STRING)
 
     @property
     def size(self) -> int:
+        """What SNS counts against its limit: the body, and each attribute's name, type and
+        value."""
         attributes = sum(
-            len(k) + len(v.encode()) + len("String") for k, v in self.attributes.items()
+            len(name.encode()) + len(self.data_type(name)) + len(value.encode())
+            for name, value in self.attributes.items()
         )
         return len(self.message.encode()) + len(self.subject) + attributes
 
@@ -118,30 +128,54 @@ def sns_message(event: JobEvent, max_bytes: int = MAX_PUBLISH_BYTES) -> SnsMessa
     return message
 
 
+def digest_title(digest: JobDigest) -> str:
+    """'500 batch segment job changes in 111122223333/us-east-1: 480 FAILED, 20 SUCCEEDED'."""
+    scope = f" in {digest.scope}" if digest.scope else ""
+    return _one_line(f"{digest.count} batch segment job changes{scope}: {digest.tally}")
+
+
+def digest_subject(title: str) -> str:
+    """The title within SNS's subject limit, cut after a whole count: '..., 1 STUCK, ...'."""
+    if len(title) <= MAX_SUBJECT_CHARS:
+        return title
+    separator, more = ", ", ", ..."
+    cut = title.rfind(separator, 0, MAX_SUBJECT_CHARS - len(more) + len(separator))
+    return title[:cut] + more if cut != -1 else title[:MAX_SUBJECT_CHARS]
+
+
+def digest_attributes(digest: JobDigest) -> dict[str, str]:
+    """The attributes of a digest: its scope's account and region (NONE should its jobs
+    span several), and as eventType (a String.Array) JOB_DIGEST and each type it holds, so a
+    policy on JOB_DIGEST or on any of those types matches it."""
+    return {
+        "eventType": json.dumps([DIGEST_EVENT_TYPE, *digest.event_types], separators=(",", ":")),
+        "status": ABSENT,
+        "previousStatus": ABSENT,
+        "jobName": ABSENT,
+        "solutionVersionArn": ABSENT,
+        "accountId": digest.account_id or ABSENT,
+        "region": digest.region,
+    }
+
+
 def _render_digest(events: Sequence[JobEvent], listed: int) -> SnsMessage:
     digest = JobDigest.of(events, listed)
-    title = _one_line(f"{digest.count} batch segment job changes: {digest.tally}")
+    title = digest_title(digest)
     return SnsMessage(
-        subject=title[:MAX_SUBJECT_CHARS],
+        subject=digest_subject(title),
         message=_envelope(
             digest.to_json(),
             digest_email_text(digest, events),
             chatbot_digest(title, digest, events),
         ),
-        attributes={
-            "eventType": DIGEST_EVENT_TYPE,
-            "status": ABSENT,
-            "previousStatus": ABSENT,
-            "jobName": ABSENT,
-            "solutionVersionArn": ABSENT,
-            "accountId": ABSENT,  # a digest may span accounts and regions
-            "region": ABSENT,
-        },
+        attributes=digest_attributes(digest),
+        data_types={"eventType": STRING_ARRAY},
     )
 
 
 def digest_message(events: Sequence[JobEvent], max_bytes: int = MAX_PUBLISH_BYTES) -> SnsMessage:
-    """One message for people summarising many events, listing as many as fit."""
+    """One message for people summarising many events of one scope, listing as many as
+    fit."""
     listed = len(events)
     digest = _render_digest(events, listed)
     while digest.size > max_bytes and listed > 0:
@@ -157,7 +191,7 @@ def _request_entry(index: int, message: SnsMessage) -> PublishBatchRequestEntryT
         "Message": message.message,
         "MessageStructure": "json",
         "MessageAttributes": {
-            name: {"DataType": "String", "StringValue": value}
+            name: {"DataType": message.data_type(name), "StringValue": value}
             for name, value in message.attributes.items()
         },
     }
