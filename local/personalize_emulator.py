@@ -65,6 +65,9 @@ class PersonalizeEmulator:
         # Seconds each call of an operation takes before it is answered, as a slow service
         # would: e.g. delay["DescribeBatchSegmentJob"] = 0.5.
         self.delay: dict[str, float] = {}
+        # Regions whose endpoint accepts each request and never answers, until release().
+        self.hung_regions: set[str] = set()
+        self._release = threading.Event()
         self._jobs: dict[str, dict[str, Any]] = {}
         # Listing order per solution-version scope, rebuilt only when jobs are added, so a
         # page costs its own size rather than a sort of every job.
@@ -155,7 +158,20 @@ class PersonalizeEmulator:
             queue = self._faults.setdefault(operation, deque())
             queue.extend(Fault(code, http_status, message) for _ in range(times))
 
+    def hang(self, region: str) -> None:
+        """Requests signed for `region` are read and never answered, as a hung endpoint."""
+        with self._lock:
+            self.hung_regions.add(region)
+            self._release.clear()
+
+    def release(self) -> None:
+        """Every hung region answers again, the requests still waiting included."""
+        with self._lock:
+            self.hung_regions.clear()
+            self._release.set()
+
     def reset(self) -> None:
+        self.release()
         with self._lock:
             self._jobs.clear()
             self._ordered.clear()
@@ -178,6 +194,9 @@ class PersonalizeEmulator:
                 fault = queue.popleft()
                 raise ApiError(fault.code, fault.http_status, fault.message)
             delay = self.delay.get(operation, 0.0)
+            hung = caller[1] in self.hung_regions
+        if hung:
+            self._release.wait()  # outside the lock: other regions are answered meanwhile
         if delay:
             time.sleep(delay)  # outside the lock: other calls are answered meanwhile
         if operation == "ListBatchSegmentJobs":
@@ -317,6 +336,7 @@ class PersonalizeEmulator:
         return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -8,6 +8,8 @@ without waiting.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -69,6 +71,14 @@ class SourceFaults:
     page_cost: float = 0.2
     # Rewrites the raw summaries before paging: odd listings (lag, missing fields, ...).
     odd: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    # Scopes ('account/region') whose endpoint never answers. A hung listing first lets
+    # `hang_after` other listings end, then takes `hang_seconds` of the scripted clock and
+    # blocks until release(): the run must stop waiting for it.
+    hung: set[str] = field(default_factory=set)
+    hang_after: int = 0
+    hang_seconds: float = 3600.0
+    # Checkpoints older than this many seconds are rejected, as an expired nextToken.
+    token_lifetime: float | None = None
 
 
 class MemorySource:
@@ -82,6 +92,23 @@ class MemorySource:
         self.details: dict[str, dict[str, Any]] = {}
         self.faults = SourceFaults()
         self.calls: Counter[str] = Counter()
+        self.listings_done = 0
+        self._listed = threading.Condition()
+        self._released = threading.Event()
+        self._tokens: dict[str, float] = {}  # token -> when it was handed out
+
+    def release(self) -> None:
+        """Hung scopes answer again."""
+        self.faults.hung.clear()
+        self._released.set()
+
+    def _hang(self) -> None:
+        with self._listed:
+            self._listed.wait_for(lambda: self.listings_done >= self.faults.hang_after)
+        time.sleep(0.2)  # real time: the others hand their listings to the run meanwhile
+        self.clock.advance(self.faults.hang_seconds)
+        self._released.wait()
+        raise JobListingError("the connection was reset after the endpoint hung")
 
     def put(
         self,
@@ -120,6 +147,24 @@ class MemorySource:
     ) -> Listing:
         if scope.place in self.faults.unreachable:
             raise JobListingError(f"{scope.place}: AccessDenied when assuming the member role")
+        if scope.place in self.faults.hung:
+            self._hang()
+        try:
+            return self._list(scope, resume_from, should_stop)
+        finally:
+            with self._listed:
+                self.listings_done += 1
+                self._listed.notify_all()
+
+    def _list(
+        self, scope: Scope, resume_from: str | None, should_stop: Callable[[], bool]
+    ) -> Listing:
+        lifetime = self.faults.token_lifetime
+        if resume_from and lifetime is not None:
+            issued = self._tokens.get(resume_from, self.clock.time())
+            if self.clock.time() - issued > lifetime:
+                self.calls["ListBatchSegmentJobs"] += 1
+                resume_from = None  # InvalidNextTokenException: the source restarts, once
         raw = [s for s in self.summaries.values() if _in_scope(s, scope)]
         raw.sort(key=lambda s: (-s["creationDateTime"].timestamp(), s["batchSegmentJobArn"]))
         if self.faults.odd is not None:
@@ -138,7 +183,9 @@ class MemorySource:
             if offset >= len(raw):
                 return Listing(jobs, pages, resumed=resume_from is not None)
             if should_stop():
-                return Listing(jobs, pages, next_token=str(offset), resumed=resume_from is not None)
+                token = f"{offset}"
+                self._tokens[token] = self.clock.time()
+                return Listing(jobs, pages, next_token=token, resumed=resume_from is not None)
 
     def describe(self, job: JobSummary) -> JobSummary:
         self.calls["DescribeBatchSegmentJob"] += 1

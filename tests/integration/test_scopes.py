@@ -13,6 +13,7 @@ from local.demo import MEMBER_ACCOUNTS, MISSING_ACCOUNT, REGIONS, Layout
 from local.lambda_context import LocalLambdaContext
 from local.template import read_poller, synth
 from poller.errors import ScopesUnreachableError
+from poller.poll import SAFETY_MARGIN_SECONDS
 from tests.integration.test_iam_usage import ACTION_OF_OPERATION, PLATFORM_PREFIXES, granted_actions
 
 if TYPE_CHECKING:
@@ -118,6 +119,36 @@ def test_an_account_without_its_role_is_named_and_the_others_announced_once(
             ("late", "PENDING", MISSING),
         ]
     )
+
+
+def test_a_hung_region_is_named_and_the_others_are_announced_in_the_same_run(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    watch(stack, OWN)
+    arns = jobs_everywhere(stack, OWN)
+    stack.start_watching()
+    for arn in arns.values():
+        stack.personalize.set_status(arn, "CREATE FAILED", failure_reason="bad input")
+    stack.personalize.hang(WEST)  # accepts every request and never answers
+    run = LocalLambdaContext(timeout_seconds=SAFETY_MARGIN_SECONDS + 10)
+    capsys.readouterr()
+
+    result = stack.invoke(context=run)
+
+    assert run.get_remaining_time_in_millis() > 0, "the run ended before its deadline"
+    assert list(result["unreachableScopes"]) == [f"{OWN}/{WEST}"]
+    assert "did not finish" in result["unreachableScopes"][f"{OWN}/{WEST}"]
+    told = [(attributes(n)["jobName"], attributes(n)["region"]) for n in stack.notifications()]
+    assert told == [(f"job-{OWN}-{EAST}", EAST)], "the healthy region, in the same run"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert {m["scope"] for m in metrics if "ScopeErrors" in m} == {f"{OWN}/{WEST}"}
+
+    stack.personalize.release()
+    stack.invoke()
+    stack.invoke()
+
+    told = [(attributes(n)["jobName"], attributes(n)["region"]) for n in stack.notifications()]
+    assert told == [(f"job-{OWN}-{WEST}", WEST)], "once it answers: its change, once"
 
 
 def test_nothing_reachable_fails_the_run(stack: Stack) -> None:

@@ -1,0 +1,243 @@
+"""No scope silences another, and the promise's last gaps: regressions, each through the
+real poll() with in-memory adapters on a scripted clock.
+
+Each test here failed on the code before the change that added it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from poller.models import Scope
+from poller.poll import poll
+from tests.fakes import START
+from tests.unit.test_poll import World, all_moved, watching
+
+PROD, DEV = "111111111111", "222222222222"
+EAST, WEST = "us-east-1", "eu-west-1"
+
+
+def jobs_in(world: World, account: str, region: str, count: int, status: str) -> list[str]:
+    return [
+        world.source.put(f"{account[:3]}-{region}-{i}", status, account=account, region=region)
+        for i in range(count)
+    ]
+
+
+# --- one hung region -----------------------------------------------------------------------
+
+
+def test_a_hung_scope_is_left_named_and_the_others_are_announced_before_the_deadline() -> None:
+    scopes = (Scope(None, PROD, EAST), Scope(None, PROD, WEST), Scope(None, DEV, EAST))
+    world = World(scopes=scopes)
+    arns = {s: jobs_in(world, s.account_id or "", s.region or "", 2, "IN PROGRESS") for s in scopes}
+    world.later(1)
+    world.run()
+    for scope_arns in arns.values():
+        for arn in scope_arns:
+            world.source.move(arn, "ACTIVE")
+    faults = world.source.faults
+    faults.hung, faults.hang_after = {f"{PROD}/{WEST}"}, 2  # the other two list first
+    faults.hang_seconds = 70  # past the listing's share of a 120 s run, not past the run
+
+    hung = world.run(seconds=120)  # World.run asserts the run ended by its deadline
+
+    assert list(hung.unreachable) == [f"{PROD}/{WEST}"]
+    assert "did not finish" in hung.unreachable[f"{PROD}/{WEST}"]
+    told = sorted(h.arn for h in world.events("sns"))
+    assert told == sorted(arns[scopes[0]] + arns[scopes[2]]), "the others, in the same run"
+    marker = world.store.scopes[scopes[1]]
+    assert marker.checkpoint is None, "its marker is kept"
+    assert marker.baseline_complete
+
+    world.source.release()
+    world.run()
+    world.run()
+
+    west = [h.arn for h in world.events("sns") if h.arn in arns[scopes[1]]]
+    assert sorted(west) == sorted(arns[scopes[1]]), "once it answers: its changes, once"
+
+
+def test_several_scopes_list_at_once_and_their_costs_add_up_in_the_run() -> None:
+    scopes = tuple(Scope(None, a, r) for a in (PROD, DEV) for r in (EAST, WEST))
+    world = World(page_size=5, scopes=scopes)
+    every = [
+        arn
+        for s in scopes
+        for arn in jobs_in(world, s.account_id or "", s.region or "", 12, "PENDING")
+    ]
+    world.later(1)
+    world.run()
+    for arn in every:
+        world.source.move(arn, "CREATE FAILED")
+
+    result = world.run()
+
+    assert result.pages == 4 * 3, "each scope's three pages, merged in the run's thread"
+    assert result.jobs_seen == 48
+    assert sorted(h.arn for h in world.events("sns")) == sorted(every)
+
+
+# --- a storm in one account ------------------------------------------------------------
+
+
+def test_a_storm_in_one_account_changes_nothing_for_another_accounts_people() -> None:
+    world = World(storm_threshold=5, scopes=(Scope(None, PROD, EAST), Scope(None, DEV, EAST)))
+    dev = jobs_in(world, DEV, EAST, 40, "IN PROGRESS")
+    (prod,) = jobs_in(world, PROD, EAST, 1, "IN PROGRESS")
+    world.later(1)
+    world.run()
+    for arn in dev:
+        world.source.move(arn, "ACTIVE")
+    world.source.move(prod, "CREATE FAILED", failureReason="bad input")
+
+    result = world.run()
+
+    assert result.storm
+    assert result.storm_places == [f"{DEV}/{EAST}"]
+    people = world.events("people")
+    (prod_heard,) = [h for h in people if h.arn == prod]
+    assert not prod_heard.digest, "prod's failure reaches its people as itself"
+    assert all(h.digest for h in people if h.arn in dev)
+    assert world.publishers["people"].calls == 2, "prod's event, and dev's one digest"
+
+
+# --- a scope removed and added back ------------------------------------------------------
+
+
+def test_a_scope_removed_and_added_back_starts_a_fresh_silent_baseline() -> None:
+    prod, dev = Scope(None, PROD, EAST), Scope(None, DEV, EAST)
+    world = World(scopes=(prod, dev))
+    (old,) = jobs_in(world, DEV, EAST, 1, "PENDING")
+    world.later(1)
+    world.run()
+    world.scopes = (prod,)  # dev is no longer watched
+    world.run()
+    world.later(60)
+    world.source.move(old, "ACTIVE")  # while nobody watched
+    world.source.put("dev-made-meanwhile", "ACTIVE", account=DEV, region=EAST)
+    world.later(60)
+
+    world.scopes = (prod, dev)
+    rewatched = world.run()
+
+    assert rewatched.scopes_rewatched == [dev.key]
+    assert rewatched.first_run
+    assert world.heard() == [], "nothing done while unwatched is news"
+    assert world.store.items[old].status == "ACTIVE", "its record is corrected silently"
+    world.later(1)
+    world.source.move(old, "CREATE FAILED")  # an odd move, but what it does now is news
+    world.source.put("dev-new", "PENDING", account=DEV, region=EAST)
+    world.later(1)
+    world.run()
+    assert sorted(world.heard()) == [("dev-new", None, "PENDING")]
+
+
+def test_an_unreachable_scope_stays_watched_and_announces_what_changed_meanwhile() -> None:
+    world = World(scopes=(Scope(None, PROD, EAST), Scope(None, DEV, EAST)))
+    (job,) = jobs_in(world, DEV, EAST, 1, "PENDING")
+    world.later(1)
+    world.run()
+    world.source.faults.unreachable = {f"{DEV}/{EAST}"}
+    world.run()
+    world.later(60)
+    world.source.move(job, "ACTIVE")
+    world.source.faults.unreachable = set()
+
+    result = world.run()
+
+    assert result.scopes_rewatched == []
+    assert world.heard() == [(job.rsplit("/", 1)[-1], "PENDING", "ACTIVE")]
+
+
+# --- the promise's last gaps ---------------------------------------------------------------
+
+
+def test_a_new_job_after_a_partly_failed_first_delivery_never_goes_backwards_or_twice() -> None:
+    world = World()
+    watching(world)
+    arn = world.source.put("new", "PENDING")
+    lagging = dict(world.source.summaries[arn])
+    world.later(1)
+    world.source.move(arn, "ACTIVE")
+    world.publishers["events"].fails = lambda _event: True
+    world.run()  # first seen ACTIVE: the topic and people hear it, the bus does not
+    world.publishers["events"].fails = lambda _event: False
+    current = world.source.summaries[arn]
+    world.source.summaries[arn] = lagging  # the next listing lags one move behind
+
+    world.run()
+    world.source.summaries[arn] = current
+    world.run()
+    world.run()
+
+    for channel in ("sns", "people", "events"):
+        assert world.heard(channel) == [("new", None, "ACTIVE")], channel
+
+
+def test_a_change_during_a_baseline_of_several_runs_is_announced() -> None:
+    world = World(page_size=10)
+    arns = [world.source.put(f"old-{i:03}", "IN PROGRESS") for i in range(60)]
+    world.later(1)
+    world.source.faults.page_cost = 6.0  # a couple of pages per 30 s run
+    first = world.run(seconds=30)
+    assert first.first_run
+    assert not first.listing_complete
+    unreached = [arn for arn in arns if arn not in world.store.items]
+    world.later(60)
+    world.source.move(unreached[0], "CREATE FAILED", failureReason="bad input")
+
+    while world.run(seconds=30).first_run:
+        pass
+
+    name = unreached[0].rsplit("/", 1)[-1]
+    assert world.heard() == [(name, None, "CREATE FAILED")]
+
+
+def test_a_poll_with_nothing_to_announce_writes_nothing_whatever_the_timestamps_say() -> None:
+    world = World()
+    (arn,) = watching(world, ("ahead", "ACTIVE"))
+    world.source.summaries[arn]["lastUpdatedDateTime"] = START + timedelta(days=3 * 365)
+    for _ in range(3):
+        world.later(5)
+        world.run()
+    writes = world.store.table_writes
+
+    for _ in range(3):
+        world.later(5)
+        world.run()
+
+    assert world.store.table_writes == writes
+    assert world.heard() == []
+
+
+def test_a_claim_whose_lease_lapses_before_its_send_is_never_sent() -> None:
+    # A laptop's poll that slept between claiming and sending: the scheduled poll may hold
+    # the claim now, so this run sends nothing more of it and says so.
+    world = World()
+    (arn,) = all_moved(world, 1, "PENDING", "ACTIVE")
+    sns = world.publishers["sns"]
+    slept = [0.0]
+
+    def laptop_sleeps() -> None:
+        world.clock.advance(10 * 60)  # the wall clock moves; the process's own time does not
+        slept[0] += 10 * 60
+
+    sns.on_publish = laptop_sleeps
+    world.clock.advance(1)
+    deadline = world.clock.time() + 60
+    run = replace(world.spec(deadline), time_left=lambda: deadline - world.clock.time() + slept[0])
+    result = poll(world.source, world.store, world.channels, run)
+
+    assert sns.calls == 1
+    assert world.heard("sns") == [("job-0", "PENDING", "ACTIVE")]
+    assert world.heard("events") == []
+    assert world.heard("people") == []
+    assert result.claims_lost == 1
+    assert not result.clean
+    assert world.store.items[arn].claimed_by is None, "released: nobody had taken it over"
+    assert world.store.items[arn].delivered == {"sns": "JOB_SUCCEEDED:ACTIVE"}
+    world.run()
+    assert world.heard("events") == world.heard("people") == [("job-0", "PENDING", "ACTIVE")]
+    assert world.heard("sns") == []
