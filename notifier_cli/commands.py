@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import sys
-import time
 import uuid
+from dataclasses import replace
 from datetime import UTC
 from typing import TYPE_CHECKING
 
 from notifier_cli.deployment import find_deployment
-from notifier_cli.errors import ExitCode
+from notifier_cli.errors import CliError, ExitCode
 from notifier_cli.preview import ReadOnlyStore, printing
 from poller import wiring
 from poller.core import latest_per_job
@@ -34,13 +34,17 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
     source, store, deployed = wiring.adapters(
         settings, deployment.own_account, deployment.partition, session
     )
-    started = time.monotonic()
-    run = wiring.poll_run(
-        settings,
-        deployment.own_account,
-        f"notifier-cli-{uuid.uuid4()}",
-        # As long as the deployed function has for a run.
-        time_left=lambda: deployment.timeout_seconds - (time.monotonic() - started),
+    # As long as the deployed function has for a run, on AWS's clock: a laptop that sleeps
+    # loses that time as Lambda would, and claims are leased on the scheduled poll's clock.
+    deadline = deployment.clock() + deployment.timeout_seconds
+    run = replace(
+        wiring.poll_run(
+            settings,
+            deployment.own_account,
+            f"notifier-cli-{uuid.uuid4()}",
+            time_left=lambda: deadline - deployment.clock(),
+        ),
+        clock=deployment.clock,
     )
     if args.apply:
         result = poll(source, store, deployed, run)
@@ -60,6 +64,13 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
     _print_notes(result)
     # The function's own verdict: what fails its invocation fails the command.
     raise_on_failure(result, len(run.scopes))
+    if result.claims_lost:
+        raise CliError(
+            f"{result.claims_lost} transitions were claimed by another poll, or this run's "
+            "claim lapsed (a slow send, or a machine that slept): that poll announces them, "
+            "not this one",
+            ExitCode.CLAIM_LOST,
+        )
     return ExitCode.OK
 
 

@@ -3,7 +3,9 @@ own environment, read with GetFunctionConfiguration and parsed as the function p
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +30,13 @@ class Deployment:
     function_arn: str
     settings: Settings
     timeout_seconds: float  # the function's timeout: a poll run here gets as long
+    # AWS's clock less this machine's, from the Date of Lambda's answer: a claim's lease is
+    # measured on the clock the scheduled poll uses, however skewed this machine's is.
+    clock_offset: float = 0.0
+
+    def clock(self) -> float:
+        """Epoch seconds by AWS's clock."""
+        return machine_time() + self.clock_offset
 
     @property
     def function_name(self) -> str:
@@ -116,4 +125,19 @@ def _read_function(session: boto3.session.Session, name: str, region: str) -> De
             f"function {name} is not configured as the notifier's poller: {err}",
             ExitCode.NOT_FOUND,
         ) from err
-    return Deployment(function_arn, settings, float(config["Timeout"]))
+    offset = clock_offset(config.get("ResponseMetadata", {}).get("HTTPHeaders", {}), machine_time())
+    return Deployment(function_arn, settings, float(config["Timeout"]), offset)
+
+
+def machine_time() -> float:
+    """This machine's clock: skewed, or stopped while it sleeps, as a laptop's may be."""
+    return time.time()
+
+
+def clock_offset(headers: dict[str, str], local_now: float) -> float:
+    """AWS's clock less this machine's, by the Date header of an answer (to the second);
+    0 if there is none."""
+    try:
+        return parsedate_to_datetime(headers["date"]).timestamp() - local_now
+    except (KeyError, TypeError, ValueError):
+        return 0.0

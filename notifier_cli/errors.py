@@ -12,6 +12,7 @@ class ExitCode(IntEnum):
     CREDENTIALS = 3  # no credentials or region, or AWS rejected them
     NOT_FOUND = 4  # the stack, the function or its table
     AWS = 5  # any other AWS error
+    CLAIM_LOST = 6  # another poll took over transitions this run had claimed
 
 
 class CliError(Exception):

@@ -20,12 +20,16 @@ from infra.config import STACK_NAME
 from job_events.event import parse
 from local.local_aws import drain_queue
 from local.provision import create_queue, provision, subscribe_queue
+from notifier_cli import deployment as deployment_module
 from notifier_cli.deployment import DEFAULT_STACK, FUNCTION_OUTPUT
 from notifier_cli.errors import ExitCode
 from notifier_cli.main import main
 from notifier_cli.preview import announcement_lines
+from poller.aws import DELIVERY_LIMITS
 from poller.channels.eventbridge import SOURCE
-from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY
+from poller.channels.sns import SnsPublisher
+from poller.poll import CLAIM_MARGIN_SECONDS
+from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY, ClaimLease
 from tests.integration.conftest import observer_client
 
 if TYPE_CHECKING:
@@ -387,7 +391,10 @@ def test_apply_exits_1_when_a_publish_fails_and_leaves_the_job_for_the_next_poll
     arn = stack.personalize.add_job("nightly", "IN PROGRESS")
     run(capsys, "poll", "--apply", "--stack", CLI_STACK)
     stack.personalize.set_status(arn, "ACTIVE")
-    stack.aws.inject_fault("sns:PublishBatch", "InternalError", 500, times=8)
+    # The events topic and the people topic, each past its attempts.
+    stack.aws.inject_fault(
+        "sns:PublishBatch", "InternalError", 500, times=2 * DELIVERY_LIMITS.attempts
+    )
 
     code, out, err = run(capsys, "poll", "--apply", "--stack", CLI_STACK)
 
@@ -398,6 +405,95 @@ def test_apply_exits_1_when_a_publish_fails_and_leaves_the_job_for_the_next_poll
     code, _, _ = run(capsys, "poll", "--apply", "--stack", CLI_STACK)
     assert code == ExitCode.OK
     assert recorded_status(deployed, arn) == "ACTIVE"
+
+
+# --- a person's run never doubles an alert ------------------------------------------------
+def test_a_claim_held_by_another_poll_is_not_sent_and_the_command_says_so(
+    stack: Stack, template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed = deploy_copy(stack, template)
+    arn = stack.personalize.add_job("nightly", "IN PROGRESS")
+    run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+    stack.personalize.set_status(arn, "ACTIVE")
+    key = {PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}}
+    observer_client("dynamodb").update_item(  # the scheduled poll is announcing it
+        TableName=deployed.table_name,
+        Key=key,
+        UpdateExpression="SET claimedBy = :run, claimExpiresAt = :expires",
+        ExpressionAttributeValues={
+            ":run": {"S": "scheduled-run"},
+            ":expires": {"N": str(time.time() + 300)},
+        },
+    )
+
+    code, _, err = run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+
+    assert code == ExitCode.CLAIM_LOST
+    assert "claimed by another poll" in err
+    assert deployed.received() == {"sns": [], "people": [], "events": []}
+
+
+def test_a_laptop_whose_clock_is_behind_leases_its_claims_on_aws_clock(
+    stack: Stack,
+    template: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deploy_copy(stack, template)
+    arn = stack.personalize.add_job("nightly", "IN PROGRESS")
+    run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+    stack.personalize.set_status(arn, "ACTIVE")
+    real_time = time.time
+    monkeypatch.setattr(deployment_module, "machine_time", lambda: real_time() - 3600)
+    leases: list[float] = []
+    claim = ClaimLease.claim
+
+    def noting(lease: ClaimLease, transition: Any, run_id: str, now: float, expires: float) -> None:
+        leases.append(expires)
+        claim(lease, transition, run_id, now, expires)
+
+    monkeypatch.setattr(ClaimLease, "claim", noting)
+
+    code, _, _ = run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+
+    assert code == ExitCode.OK
+    (expires,) = leases
+    timeout = 60 * 4  # the deployed function's
+    # On AWS's clock (to the second of the Date header), not an hour in the past.
+    assert real_time() + timeout - 5 < expires < real_time() + timeout + CLAIM_MARGIN_SECONDS + 5
+
+
+def test_a_laptop_that_sleeps_mid_send_sends_nothing_more_and_exits_non_zero(
+    stack: Stack,
+    template: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployed = deploy_copy(stack, template)
+    arn = stack.personalize.add_job("nightly", "IN PROGRESS")
+    run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+    deployed.received()
+    stack.personalize.set_status(arn, "ACTIVE")
+    real_time = time.time
+    slept = [0.0]
+    monkeypatch.setattr(deployment_module, "machine_time", lambda: real_time() + slept[0])
+    send = SnsPublisher.send
+
+    def sleeping_after_the_first(publisher: SnsPublisher, messages: Any) -> dict[int, str]:
+        failed = send(publisher, messages)
+        slept[0] = 20 * 60  # the lid closes: the lease lapses meanwhile
+        return failed
+
+    monkeypatch.setattr(SnsPublisher, "send", sleeping_after_the_first)
+
+    code, _, err = run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+
+    assert code == ExitCode.CLAIM_LOST
+    assert "lapsed" in err
+    received = deployed.received()
+    assert len(received["sns"]) == 1, "sent before the sleep"
+    assert received["events"] == [], "never sent once the lease had lapsed"
+    assert received["people"] == []
 
 
 def test_status_shows_live_and_recorded(

@@ -74,11 +74,13 @@ class Subject:
         store: SnapshotStore,
         hand_edit_status: Callable[[str, Any], None],
         hand_edit_watermark: Callable[[Scope, Any], None],
+        hand_edit_claim: Callable[[str, str], None],
     ) -> None:
         self.name = name
         self.store = store
         self.hand_edit_status = hand_edit_status
         self.hand_edit_watermark = hand_edit_watermark
+        self.hand_edit_claim = hand_edit_claim  # claimedBy, without claimExpiresAt
 
     def claims(self, transition: Transition, run_id: str, now: float = 1000.0) -> bool:
         """Whether the claim wins (its lease ends 100 s after `now`)."""
@@ -130,6 +132,7 @@ def dynamo_subject(local_aws: LocalAws, spec: PollerSpec) -> Subject:
         DynamoSnapshotStore(table, client),
         lambda arn, status: hand_edit(arn, "status", status),
         watermark,
+        lambda arn, run_id: hand_edit(arn, "claimedBy", run_id),
     )
 
 
@@ -142,7 +145,10 @@ def memory_subject() -> Subject:
     def watermark(scope: Scope, value: Any) -> None:
         store.scopes[scope] = replace(store.scopes[scope], watermark=value)
 
-    return Subject("memory", store, status, watermark)
+    def claim(arn: str, run_id: str) -> None:
+        store.items[arn].claimed_by, store.items[arn].claim_expires_at = run_id, None
+
+    return Subject("memory", store, status, watermark, claim)
 
 
 @pytest.fixture(params=["dynamo", "memory"])
@@ -209,6 +215,13 @@ def test_a_claim_held_by_another_run_wins_only_once_its_lease_lapses(subject: Su
 
 
 # --- record and release --------------------------------------------------------------------
+
+
+def test_a_claim_without_an_expiry_counts_as_lapsed(subject: Subject) -> None:
+    recorded(subject, moved(None, "PENDING"))
+    subject.hand_edit_claim(ARN, "a-hand-edit")
+
+    assert subject.claims(moved("PENDING", "ACTIVE"), "next-run")
 
 
 def test_a_record_keeps_what_was_announced_and_ends_the_claim(subject: Subject) -> None:
@@ -310,6 +323,29 @@ def test_a_scope_state_is_saved_and_loaded(subject: Subject) -> None:
     subject.store.save_scope(VERSION_SCOPE, ScopeState(baseline_started_at=at(30)), NOW)
     assert subject.scope(VERSION_SCOPE) == ScopeState(baseline_started_at=at(30))
     assert subject.scope() == state, "each scope has its own marker"
+
+
+def test_a_forgotten_scope_reads_as_new_and_starts_again_fresh(subject: Subject) -> None:
+    subject.store.save_scope(
+        SCOPE, ScopeState(baseline_started_at=T0, baseline_complete=True, watermark=at(5)), NOW
+    )
+
+    subject.store.forget_scope(SCOPE)
+
+    assert subject.scope() is None
+    fresh = ScopeState(baseline_started_at=NOW, rewatched=True)
+    subject.store.save_scope(SCOPE, fresh, NOW)
+    assert subject.scope() == fresh
+
+
+def test_the_watched_scopes_are_saved_and_read_with_the_markers(subject: Subject) -> None:
+    assert subject.store.load_scopes([SCOPE]).watched is None, "no run has said"
+
+    subject.store.save_watched(frozenset({SCOPE.key, VERSION_SCOPE.key}))
+
+    assert subject.store.load_scopes([SCOPE]).watched == {SCOPE.key, VERSION_SCOPE.key}
+    subject.store.save_watched(frozenset({SCOPE.key}))
+    assert subject.store.load_scopes([]).watched == {SCOPE.key}
 
 
 def test_a_scope_moves_on_but_its_baseline_start_and_completion_stay(subject: Subject) -> None:
