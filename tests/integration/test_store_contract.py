@@ -343,9 +343,9 @@ def test_the_watched_scopes_are_saved_and_read_with_the_markers(subject: Subject
 
     subject.store.save_watched(frozenset({SCOPE.key, VERSION_SCOPE.key}))
 
-    assert subject.store.load_scopes([SCOPE]).watched == {SCOPE.key, VERSION_SCOPE.key}
+    assert subject.store.load_scopes([SCOPE]).watched == frozenset({SCOPE.key, VERSION_SCOPE.key})
     subject.store.save_watched(frozenset({SCOPE.key}))
-    assert subject.store.load_scopes([]).watched == {SCOPE.key}
+    assert subject.store.load_scopes([]).watched == frozenset({SCOPE.key})
 
 
 def test_a_scope_moves_on_but_its_baseline_start_and_completion_stay(subject: Subject) -> None:
