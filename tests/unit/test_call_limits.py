@@ -3,11 +3,16 @@ delivery call in hand."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
-from botocore.retries.standard import ExponentialBackoff
+from botocore.retries.standard import (
+    ExponentialBackoff,
+    RetryContext,
+    RetryEventAdapter,
+    ThrottlingErrorDetector,
+)
 
 from poller.aws import DELIVERY_LIMITS, DESCRIBE_LIMITS, LISTING_LIMITS, CallLimits
 from poller.poll import SAFETY_MARGIN_SECONDS
@@ -16,10 +21,12 @@ from poller.scope_clients import ScopeClients
 
 @pytest.mark.parametrize("limits", [LISTING_LIMITS, DESCRIBE_LIMITS, DELIVERY_LIMITS])
 def test_the_worst_case_counts_botocores_longest_backoff(limits: CallLimits) -> None:
-    throttled = SimpleNamespace(is_throttling_error_from_context=lambda _context: True)
+    # The longest waits: throttling (1 s base, not 50 ms), and jitter at its top.
+    throttled = ThrottlingErrorDetector(RetryEventAdapter())
     backoff = ExponentialBackoff(random=lambda: 1.0, throttling_detector=throttled)
+    throttling = {"Error": {"Code": "ThrottlingException"}}
     waits = sum(
-        backoff.delay_amount(SimpleNamespace(attempt_number=n, http_response=None))
+        backoff.delay_amount(RetryContext(attempt_number=n, parsed_response=throttling))
         for n in range(1, limits.attempts)
     )
     tries = limits.attempts * (limits.connect_seconds + limits.read_seconds)
@@ -42,7 +49,7 @@ def test_personalize_clients_carry_the_listing_and_describe_limits() -> None:
         (clients.personalize(None, None), LISTING_LIMITS),
         (clients.personalize(None, None, details=True), DESCRIBE_LIMITS),
     ):
-        config = client.meta.config
+        config: Any = client.meta.config  # botocore's stubs leave its settings out
         assert (config.connect_timeout, config.read_timeout) == (
             limits.connect_seconds,
             limits.read_seconds,
