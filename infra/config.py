@@ -25,6 +25,7 @@ from job_events.vocabulary import (
 )
 
 STACK_NAME = "PersonalizeSegmentJobNotifier"
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -251,9 +252,10 @@ class NotifierConfig:
         return tuple(t for t in EVENT_TYPES if t in wanted)
 
     @property
-    def timeout_seconds(self) -> int:
-        """Shorter than the schedule period, so one run ends before the next starts."""
-        return min(900, int(self.schedule_minutes * 60 * 0.8))
+    def run_seconds(self) -> int:
+        """A scheduled run's time: shorter than the schedule period, so one run ends before
+        the next starts. (The function's timeout is Lambda's longest, for catch-up runs.)"""
+        return min(LAMBDA_MAX_TIMEOUT_SECONDS, int(self.schedule_minutes * 60 * 0.8))
 
     @classmethod
     def from_context(cls, get: Any) -> NotifierConfig:

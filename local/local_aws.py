@@ -66,6 +66,9 @@ class CountingFaultyApp:
         self._faults: dict[str, deque[Fault]] = {}
         # Roles that do not exist (or do not trust the caller): AssumeRole is denied.
         self.missing_roles: set[str] = set()
+        # Asynchronous Lambda invocations (function, payload), accepted and not run: moto
+        # would run the function in Docker, which local AWS does not have.
+        self.invocations: list[tuple[str, dict[str, Any]]] = []
 
     def inject_fault(self, operation: str, fault: Fault, times: int) -> None:
         with self._lock:
@@ -76,6 +79,7 @@ class CountingFaultyApp:
             self.calls.clear()
             self._faults.clear()
             self.missing_roles.clear()
+            self.invocations.clear()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         operation, json_protocol = self._operation(environ)
@@ -87,6 +91,8 @@ class CountingFaultyApp:
             fault = queue.popleft() if queue else None
             if fault is None and operation == "sts:AssumeRole":
                 fault = self._denied(environ)
+        if fault is None and operation == "lambda:Invoke":
+            return self._accept_invocation(environ, start_response)
         if fault is None:
             return self._app(environ, start_response)  # type: ignore[no-any-return]
         if json_protocol:
@@ -105,6 +111,17 @@ class CountingFaultyApp:
         )
         return [body]
 
+    def _accept_invocation(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        payload = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        function = urllib.parse.unquote(environ.get("PATH_INFO", "").split("/")[-2])
+        with self._lock:
+            self.invocations.append((function, payload))
+        start_response("202 Accepted", [("Content-Length", "0")])
+        return [b""]
+
     def _denied(self, environ: dict[str, Any]) -> Fault | None:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         raw = environ["wsgi.input"].read(length) if length else b""
@@ -120,6 +137,11 @@ class CountingFaultyApp:
         if scope is None:
             return None, False
         service = scope.group(1)
+        path = environ.get("PATH_INFO", "")
+        if service == "lambda" and path.endswith("/invocations"):
+            if environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
+                return "lambda:Invoke", False
+            return None, False  # a synchronous invoke: moto answers, as before
         target = environ.get("HTTP_X_AMZ_TARGET")
         if target:
             return f"{service}:{target.rsplit('.', 1)[-1]}", True

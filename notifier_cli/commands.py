@@ -36,7 +36,7 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
     )
     # As long as the deployed function has for a run, on AWS's clock: a laptop that sleeps
     # loses that time as Lambda would, and claims are leased on the scheduled poll's clock.
-    deadline = deployment.clock() + deployment.timeout_seconds
+    deadline = deployment.clock() + (settings.run_seconds or deployment.timeout_seconds)
     run = replace(
         wiring.poll_run(
             settings,
@@ -45,6 +45,7 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
             time_left=lambda: deadline - deployment.clock(),
         ),
         clock=deployment.clock,
+        catch_up_seconds=None,  # the tool starts no catch-up run: the schedule's runs do
     )
     if args.apply:
         result = poll(source, store, deployed, run)

@@ -99,9 +99,7 @@ def _function_of_stack(session: boto3.session.Session, stack: str, region: str) 
 
 def _read_function(session: boto3.session.Session, name: str, region: str) -> Deployment:
     try:
-        config: dict[str, Any] = session.client("lambda").get_function_configuration(
-            FunctionName=name
-        )
+        config: Any = session.client("lambda").get_function_configuration(FunctionName=name)
     except ClientError as err:
         if err.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise

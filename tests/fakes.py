@@ -164,7 +164,8 @@ class MemorySource:
             issued = self._tokens.get(resume_from, self.clock.time())
             if self.clock.time() - issued > lifetime:
                 self.calls["ListBatchSegmentJobs"] += 1
-                resume_from = None  # InvalidNextTokenException: the source restarts, once
+                # InvalidNextTokenException: the source restarts at the first page, once.
+                return replace(self._list(scope, None, should_stop), restarted=True)
         raw = [s for s in self.summaries.values() if _in_scope(s, scope)]
         raw.sort(key=lambda s: (-s["creationDateTime"].timestamp(), s["batchSegmentJobArn"]))
         if self.faults.odd is not None:

@@ -14,10 +14,16 @@ from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
 from infra.checkov import skip_checkov
+from infra.config import LAMBDA_MAX_TIMEOUT_SECONDS
 from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import PowertoolsFunction
 from infra.scopes import POLLER_ROLE_NAME, member_role_arn
-from poller.settings import MEMBER_ROLE_ENV, WATCHED_ACCOUNTS_ENV, WATCHED_REGIONS_ENV
+from poller.settings import (
+    MEMBER_ROLE_ENV,
+    RUN_SECONDS_ENV,
+    WATCHED_ACCOUNTS_ENV,
+    WATCHED_REGIONS_ENV,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -87,7 +93,9 @@ class Notifier(Construct):
             # From `make bench` (docs/benchmarks.md): about 300 MiB peak at 50,000 jobs with
             # 1% changed; 512 MB leaves room, and Lambda's CPU share grows with it.
             memory_size=512,
-            timeout=Duration.seconds(config.timeout_seconds),
+            # Lambda's longest: a catch-up run lists a scope too large for a scheduled run,
+            # whose own time (RUN_SECONDS) stays shorter than the period.
+            timeout=Duration.seconds(LAMBDA_MAX_TIMEOUT_SECONDS),
             # Opt-in (reservedConcurrency): a reservation fails deploy in accounts whose
             # concurrency quota is 10. Overlapping polls are safe without it: each transition
             # is claimed before it is published.
@@ -108,6 +116,7 @@ class Notifier(Construct):
                 WATCHED_ACCOUNTS_ENV: ",".join(config.accounts),
                 WATCHED_REGIONS_ENV: ",".join(config.regions),
                 MEMBER_ROLE_ENV: config.member_role_name,
+                RUN_SECONDS_ENV: str(config.run_seconds),
             },
         )
         self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
@@ -149,6 +158,18 @@ class Notifier(Construct):
                 ],
                 resources=[self.table.table_arn],
             )
+        )
+        # A catch-up run is this function invoked by itself (asynchronously). A policy of its
+        # own: in the role's default policy, the function's ARN would be a dependency cycle.
+        iam.Policy(
+            self,
+            "StartCatchUpRuns",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
+                )
+            ],
+            roles=[self.role],
         )
         topic.grant_publish(self.role)
         people_topic.grant_publish(self.role)

@@ -23,6 +23,11 @@ class ClaimLostError(SnapshotError):
     """Another poll holds or has recorded this job since this poll read the snapshot."""
 
 
+class CatchUpError(PollerError):
+    """A catch-up run could not be started; its scope's hold lapses and a later run asks
+    again."""
+
+
 class PublishFailedError(PollerError):
     """Some transitions could not be published; their snapshot was left for the next run."""
 

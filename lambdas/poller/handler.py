@@ -12,6 +12,7 @@ from aws_lambda_powertools.shared.functions import strtobool
 
 from job_events.arns import arn_part
 from poller import wiring
+from poller.catch_up import LambdaCatchUp, catch_up_keys
 from poller.personalize_source import PersonalizeJobSource
 from poller.poll import poll
 from poller.report import add_metrics, raise_on_failure, summary
@@ -54,14 +55,21 @@ def adapters(
     return wiring.adapters(settings(), own_account, partition)
 
 
+@cache
+def catch_up_runs(function_arn: str) -> LambdaCatchUp:
+    return wiring.catch_up(function_arn)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @traced
 @metrics.log_metrics
 def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    """Every invocation is one full poll; the event's content is not used.
+    """Every invocation is one poll.
 
     The schedule sends an EventBridge "Scheduled Event"; a manual test invoke with any
-    payload does the same normal poll.
+    payload does the same scheduled poll. Only the poller's own catch-up event
+    ({"catchUp": [scope key, ...]}) differs: it lists those scopes, with all the function's
+    time.
     """
     started = time.monotonic()
     config = settings()
@@ -73,10 +81,13 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         own_account,
         context.aws_request_id,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        catch_up=catch_up_keys(event),
     )
     result = poll(*adapters(own_account, partition), run)
     add_metrics(metrics, result, (time.monotonic() - started) * 1000)
     told = summary(result)
     logger.info("poll finished", extra=told)
+    if result.catch_up:
+        catch_up_runs(context.invoked_function_arn).start(result.catch_up)
     raise_on_failure(result, len(run.scopes))
     return told

@@ -124,6 +124,8 @@ class ScopeState:
     last_full_read_at: datetime | None = None
     # A fresh baseline of a scope removed and added back: records older than it are stale.
     rewatched: bool = False
+    # A catch-up run lists this scope until then: scheduled runs leave it alone meanwhile.
+    catch_up_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,7 +100,7 @@ class PersonalizeJobSource:
         except BotoCoreError as err:
             raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
         try:
-            return self._list(scope, None, should_stop)
+            return replace(self._list(scope, None, should_stop), restarted=True)
         except (ClientError, BotoCoreError) as err:
             raise JobListingError(f"ListBatchSegmentJobs failed: {err}") from err
 

@@ -44,6 +44,9 @@ MAX_SCOPE_THREADS = 16  # scopes listed at once; each waits on the network, not 
 # How often the run looks up from waiting for its scopes' listings: the listing phase ends
 # on time even when the clock is not the wall's (a scripted one in tests).
 WAIT_SLICE_SECONDS = 0.05
+# A listing stops by itself just before the listing phase ends, and may still be handing
+# over its last page then: it gets this much longer before its scope is named unfinished.
+LATE_LISTING_GRACE_SECONDS = 1.0
 # Kept in hand at every step: the worst case of one delivery call, so a call that the
 # budget allowed ends before the deadline however slowly AWS answers.
 SAFETY_MARGIN_SECONDS = DELIVERY_LIMITS.worst_case_seconds + 2
@@ -80,6 +83,10 @@ class PollRun:
     scopes: tuple[Scope, ...] = (Scope(),)
     storm_threshold: int = DEFAULT_STORM_THRESHOLD
     safety_margin: float = SAFETY_MARGIN_SECONDS
+    # How long a catch-up run may take (the function's whole timeout); None: this caller
+    # cannot start one (the command-line tool).
+    catch_up_seconds: float | None = None
+    catch_up: bool = False  # this run is a catch-up of its scopes
 
 
 @dataclass(slots=True)
@@ -104,6 +111,10 @@ class PollResult:
     storm: bool = False
     storm_places: list[str] = field(default_factory=list)  # 'account/region' given a digest
     scopes_rewatched: list[str] = field(default_factory=list)  # re-added: a fresh baseline
+    # Scopes whose listing cannot finish across scheduled runs (its checkpoint expired, and
+    # it stopped short again): a catch-up run must list them. Held for it from now.
+    catch_up: list[Scope] = field(default_factory=list)
+    scopes_held: list[str] = field(default_factory=list)  # left to a catch-up run going on
     jobs_checked: int = 0  # jobs compared with their record
     full_read: bool = False
     skipped: Counter[Outcome] = field(default_factory=Counter)
@@ -149,6 +160,7 @@ class _ScopeScan:
     plan: ScopePlan = field(default_factory=ScopePlan)
     baseline_written: bool = True
     baseline_failed: bool = False
+    held: bool = False  # a catch-up run is listing it: this run leaves it alone
 
 
 def poll(source: JobSource, store: SnapshotStore, channels: Channels, run: PollRun) -> PollResult:
@@ -237,6 +249,7 @@ class _Listings:
         each outcome is a listing, or why the scope could not be listed."""
         while not self._all_done.wait(WAIT_SLICE_SECONDS) and not listing_over():
             pass
+        self._all_done.wait(LATE_LISTING_GRACE_SECONDS)
         with self._lock:
             self._todo.clear()  # scopes not started yet are left for the next run
             return dict(self._done)
@@ -290,13 +303,15 @@ class _Poll:
             logger.warning("listing stopped early for the deadline", extra={"pages": result.pages})
         self.deliver(delivery_order(result.transitions))
         for scan in scans:
+            if scan.held:
+                continue
             if scan.unreachable is not None:
                 if scan.scope not in self.stored:
                     # Watching began now, reached or not: jobs created from here on are
                     # new, however late the scope can first be listed.
                     self.store.save_scope(scan.scope, scan.state, run.now)
                 continue
-            state = _next_state(scan, run, result)
+            state = replace(_next_state(scan, run, result), catch_up_until=self.catch_up_hold(scan))
             if not state.baseline_complete:
                 result.baseline_polls = max(result.baseline_polls, state.baseline_polls)
             if state != scan.state:
@@ -324,6 +339,24 @@ class _Poll:
             self.store.save_watched(keys)
         return states
 
+    def catch_up_hold(self, scan: _ScopeScan) -> datetime | None:
+        """Until when a catch-up run lists this scope: one is asked for when its listing
+        restarted (the checkpoint expired between runs) and stopped short again. A
+        catch-up run ends its own hold."""
+        run, listing = self.run, scan.found.listing if scan.found else None
+        if run.catch_up:
+            return None
+        if listing is None or listing.complete or not listing.restarted:
+            return scan.state.catch_up_until
+        if run.catch_up_seconds is None:
+            return None
+        logger.warning(
+            "the listing cannot finish across scheduled runs: a catch-up run lists it",
+            extra={"scope": scan.scope.key},
+        )
+        self.result.catch_up.append(scan.scope)
+        return run.now + timedelta(seconds=run.catch_up_seconds)
+
     def out_of_listing_time(self) -> bool:
         return not self.budget.allows(self.listing_reserve)
 
@@ -332,6 +365,11 @@ class _Poll:
         """Every scope at once: a run takes about as long as its slowest scope, and no
         longer than the listing phase. A scope still listing when it ends is named, and
         kept where it stood for the next run."""
+        run = self.run
+        for scan in scans:
+            held_until = scan.state.catch_up_until
+            scan.held = not run.catch_up and held_until is not None and held_until > run.now
+        scans = [scan for scan in scans if not scan.held]
         if self.out_of_listing_time():
             return
         stop_at = self.listing_reserve + self.run.safety_margin
@@ -395,6 +433,9 @@ class _Poll:
     def merge(self, scan: _ScopeScan) -> None:
         """Add one scope's part to the run's result (in the run's own thread)."""
         result, found = self.result, scan.found
+        if scan.held:
+            result.scopes_held.append(scan.scope.key)
+            return
         result.first_run |= not scan.state.baseline_complete
         result.record_failures += scan.baseline_failed
         if scan.unreachable is not None:

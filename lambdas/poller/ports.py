@@ -30,6 +30,9 @@ class Listing:
     pages: int
     next_token: str | None = None  # where the next run continues; None: the listing ended
     resumed: bool = False  # it began at a checkpoint rather than the first page
+    # The checkpoint had expired, so it began again at the first page: a listing that then
+    # stops short again cannot finish across scheduled runs, and needs a catch-up run.
+    restarted: bool = False
 
     @property
     def complete(self) -> bool:

@@ -32,6 +32,7 @@ def add_metrics(metrics: Metrics, result: PollResult, duration_ms: float) -> Non
         ("SummariesSkipped", sum(result.skipped.values())),
         ("ListingIncomplete", int(not result.listing_complete)),
         ("BaselinePolls", result.baseline_polls),
+        ("CatchUpRuns", len(result.catch_up)),
     ):
         metrics.add_metric(name, MetricUnit.Count, value)
     metrics.add_metric("PollDuration", MetricUnit.Milliseconds, duration_ms)
@@ -71,6 +72,10 @@ def summary(result: PollResult) -> dict[str, Any]:
         "baselinePolls": result.baseline_polls,
         "storm": result.storm,
         "unreachableScopes": result.unreachable,
+        "catchUp": [scope.key for scope in result.catch_up],
+        "scopesHeld": result.scopes_held,
+        "scopesRewatched": result.scopes_rewatched,
+        "stormScopes": result.storm_places,
     }
 
 

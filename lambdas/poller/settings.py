@@ -37,6 +37,7 @@ STORM_THRESHOLD_ENV = "STORM_THRESHOLD"
 WATCHED_ACCOUNTS_ENV = "WATCHED_ACCOUNTS"
 WATCHED_REGIONS_ENV = "WATCHED_REGIONS"
 MEMBER_ROLE_ENV = "MEMBER_ROLE_NAME"
+RUN_SECONDS_ENV = "RUN_SECONDS"
 _SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
 _ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
 _REGION = re.compile(REGION_PATTERN)
@@ -59,6 +60,9 @@ class Settings:
     watched_accounts: tuple[str, ...] = ()  # none: only the poller's own account
     watched_regions: tuple[str, ...] = ()  # none: only the poller's own region
     member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
+    # A scheduled run's time, shorter than the period so runs do not overlap; the function's
+    # timeout is longer, for catch-up runs. None: the function's timeout.
+    run_seconds: int | None = None
 
     def scopes(self, own_account: str) -> tuple[Scope, ...]:
         """Every watched (account, region), each whole or, with solution versions given,
@@ -104,6 +108,7 @@ class Settings:
             stuck_after=_minutes(env, STUCK_AFTER_ENV, DEFAULT_STUCK_AFTER_MINUTES),
             watched_accounts=_listed(env, WATCHED_ACCOUNTS_ENV, _ACCOUNT, "an account ID"),
             watched_regions=_listed(env, WATCHED_REGIONS_ENV, _REGION, "a region"),
+            run_seconds=_count(env, RUN_SECONDS_ENV, 0) or None,
             member_role_name=next(
                 iter(_listed(env, MEMBER_ROLE_ENV, _ROLE_NAME, "a role name")),
                 DEFAULT_MEMBER_ROLE_NAME,

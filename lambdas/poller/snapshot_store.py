@@ -58,6 +58,7 @@ MARKER_ATTRIBUTES = (
     "watermark",
     "lastFullReadAt",
     "rewatched",
+    "catchUpUntil",
 )
 BATCH_WRITE_LIMIT = 25
 BATCH_GET_LIMIT = 100
@@ -151,6 +152,7 @@ def _scope_state(item: Mapping[str, Any]) -> ScopeState | None:
         watermark=_time(item.get("watermark")),
         last_full_read_at=_time(item.get("lastFullReadAt")),
         rewatched=item.get("rewatched") is True,
+        catch_up_until=_time(item.get("catchUpUntil")),
     )
 
 
@@ -294,6 +296,7 @@ class DynamoSnapshotStore:
                 "lastFullReadAt",
                 _epoch(state.last_full_read_at) if state.last_full_read_at else None,
             ),
+            ("catchUpUntil", _epoch(state.catch_up_until) if state.catch_up_until else None),
         ):
             if value is None:
                 removals.append(attribute)

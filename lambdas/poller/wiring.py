@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from poller.aws import RETRY_CONFIG
+from poller.catch_up import LambdaCatchUp
 from poller.channels.eventbridge import EventBridgePublisher
 from poller.channels.sns import SnsPublisher
 from poller.personalize_source import PersonalizeJobSource
@@ -40,9 +41,19 @@ def adapters(
 
 
 def poll_run(
-    config: Settings, own_account: str, run_id: str, time_left: Callable[[], float]
+    config: Settings,
+    own_account: str,
+    run_id: str,
+    time_left: Callable[[], float],
+    catch_up: frozenset[str] | None = None,
 ) -> PollRun:
-    """A run starting now, over every scope the settings watch."""
+    """A run starting now: a scheduled run over every scope the settings watch, limited to
+    the scheduled run's time; or, given the keys of a catch-up event, a catch-up run of
+    those scopes with all of `time_left`."""
+    scopes = config.scopes(own_account)
+    function_seconds = time_left()
+    if catch_up is None and config.run_seconds is not None:
+        time_left = _at_most(time_left, config.run_seconds)
     return PollRun(
         region=config.region,
         now=datetime.now(UTC),
@@ -50,9 +61,31 @@ def poll_run(
         stuck_after=config.stuck_after,
         time_left=time_left,
         clock=time.time,
-        scopes=config.scopes(own_account),
+        scopes=scopes if catch_up is None else tuple(s for s in scopes if s.key in catch_up),
         storm_threshold=config.storm_threshold,
+        # A catch-up run is worth asking for only if it has longer than a scheduled one.
+        catch_up_seconds=(
+            function_seconds
+            if config.run_seconds is not None and config.run_seconds < function_seconds
+            else None
+        ),
+        catch_up=catch_up is not None,
     )
+
+
+def _at_most(time_left: Callable[[], float], seconds: float) -> Callable[[], float]:
+    ends = time.monotonic() + seconds
+
+    def left() -> float:
+        return min(time_left(), ends - time.monotonic())
+
+    return left
+
+
+def catch_up(function_arn: str, session: boto3.session.Session | None = None) -> LambdaCatchUp:
+    """What starts a catch-up run of the function."""
+    client = session.client("lambda", config=RETRY_CONFIG) if session else None
+    return LambdaCatchUp(function_arn, client)
 
 
 def channels(config: Settings, session: boto3.session.Session | None = None) -> list[Channel]:

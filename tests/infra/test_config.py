@@ -19,7 +19,7 @@ def test_defaults() -> None:
     default = config()
     assert default.schedule_minutes == 5
     assert default.notify_emails == ()
-    assert default.timeout_seconds == 240
+    assert default.run_seconds == 240
 
 
 def test_lists_accept_commas_and_lists() -> None:
@@ -63,9 +63,9 @@ def test_schedule_accepts_the_documented_range() -> None:
         config(scheduleMinutes="1441")
 
 
-def test_timeout_is_shorter_than_the_period() -> None:
+def test_a_scheduled_run_is_shorter_than_the_period() -> None:
     for minutes in (1, 5, 60, 1440):
-        assert config(scheduleMinutes=minutes).timeout_seconds < minutes * 60
+        assert config(scheduleMinutes=minutes).run_seconds < minutes * 60
 
 
 def test_app_py_exits_with_a_message_naming_the_value(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_schedule_period_is_configurable() -> None:
     template.has_resource_properties(
         "AWS::Events::Rule", {"ScheduleExpression": "rate(15 minutes)"}
     )
-    assert poller(template)["Timeout"] == 720
+    assert poller(template)["Environment"]["Variables"]["RUN_SECONDS"] == "720"
 
 
 def test_function_settings(default_template: Template) -> None:
@@ -104,7 +104,8 @@ def test_function_settings(default_template: Template) -> None:
     assert props["Runtime"] in {"python3.12", "python3.13", "python3.14"}
     assert props["Architectures"] == ["arm64"]
     assert props["MemorySize"] == 512
-    assert props["Timeout"] < 5 * 60
+    assert props["Timeout"] == 900, "Lambda's longest, for catch-up runs"
+    assert int(props["Environment"]["Variables"]["RUN_SECONDS"]) < 5 * 60, "a scheduled run"
     assert props["TracingConfig"] == {"Mode": "Active"}
     (layer,) = props["Layers"]
     assert layer["Fn::Join"][1][-1] == ":layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
@@ -161,7 +162,13 @@ def test_role_has_least_privilege(template: Template) -> None:
     topics = sorted(
         [{"Ref": events_topic_id(template)}, {"Ref": people_topic_id(template)}], key=json.dumps
     )
+    (poller_id,) = template.find_resources(
+        "AWS::Lambda::Function", {"Properties": {"Handler": "poller.handler.handler"}}
+    )
     assert allowed(role_statements(template)) == {
+        # A catch-up run is the poller invoked by itself, and nothing else. Within one
+        # account the role's own policy is enough: no resource-based permission is needed.
+        "lambda:InvokeFunction": [{"Fn::GetAtt": [poller_id, "Arn"]}],
         "personalize:ListBatchSegmentJobs": ["*"],
         "personalize:DescribeBatchSegmentJob": [arn("personalize", "batch-segment-job/*")],
         "dynamodb:BatchGetItem": [table],
@@ -289,7 +296,7 @@ def test_every_documented_schedule_synthesizes(minutes: int) -> None:
     _, config = only(template, "AWS::Lambda::EventInvokeConfig")
     # An event older than a period is stale; Lambda keeps one for 6 hours at most.
     assert config["Properties"]["MaximumEventAgeInSeconds"] == min(minutes * 60, 6 * 3600)
-    assert poller(template)["Timeout"] < minutes * 60
+    assert int(poller(template)["Environment"]["Variables"]["RUN_SECONDS"]) < minutes * 60
     (heartbeat,) = [
         a["Properties"]
         for a in template.find_resources("AWS::CloudWatch::Alarm").values()

@@ -95,6 +95,40 @@ def test_a_page_failing_after_its_retries_sends_nothing_and_writes_nothing(
     assert stack.markers() == markers
 
 
+def test_a_listing_that_cannot_finish_across_runs_is_handed_to_a_catch_up_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arns = stack.add_jobs("j", 250, "IN PROGRESS")
+    stack.invoke()
+    stack.personalize.set_status(arns[0], "CREATE FAILED")  # the oldest: on the last page
+    short = SAFETY_MARGIN_SECONDS + 2  # room for no further page
+    stack.clear_calls()
+    cut = stack.invoke(context=DeadlineAfter(stack.personalize, "ListBatchSegmentJobs", 2, short))
+    assert (cut["pages"], cut["catchUp"]) == (2, []), "a checkpoint, for the next run"
+    stack.personalize.inject_fault("ListBatchSegmentJobs", "InvalidNextTokenException")
+    stack.clear_calls()
+
+    # The checkpoint has expired; listing from the first page stops short again.
+    restarted = stack.invoke(
+        context=DeadlineAfter(stack.personalize, "ListBatchSegmentJobs", 3, short)
+    )
+    assert restarted["pages"] == 2
+
+    (key,) = restarted["catchUp"]
+    ((function, payload),) = stack.aws.moto.invocations
+    assert function == LocalLambdaContext().invoked_function_arn
+    assert payload == {"catchUp": [key]}
+    assert stack.invoke()["scopesHeld"] == [key], "scheduled runs leave it alone meanwhile"
+    assert stack.heard() == []
+
+    caught_up = stack.invoke(event=payload, context=LocalLambdaContext(timeout_seconds=900))
+
+    assert caught_up["listingComplete"] is True
+    assert stack.heard() == [("j-0000", "IN PROGRESS", "CREATE FAILED")]
+    assert "catchUpUntil" not in stack.marker()
+    assert stack.invoke()["scopesHeld"] == []
+
+
 # --- SNS -------------------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from poller.errors import PublishFailedError
+from poller.poll import SAFETY_MARGIN_SECONDS
+from tests.integration.test_faults import DeadlineAfter
 
 if TYPE_CHECKING:
     from tests.integration.conftest import Stack
@@ -17,6 +19,7 @@ if TYPE_CHECKING:
 ACTION_OF_OPERATION = {
     "sns:PublishBatch": "sns:Publish",
     "eventbridge:PutEvents": "events:PutEvents",  # botocore names the service EventBridge
+    "lambda:Invoke": "lambda:InvokeFunction",
 }
 # Granted for the platform rather than called by the code: Lambda writes the logs and the
 # traces, Lambda's on-failure destination sends to SQS, SNS uses the topic key on publish.
@@ -47,9 +50,10 @@ def test_role_grants_exactly_the_calls_the_poller_makes(
     stack: Stack, template: dict[str, Any]
 ) -> None:
     # Every path that calls AWS: the first run, new and changed jobs, a stuck job, the
-    # hourly full read, a failed publish that releases its claim.
+    # hourly full read, a failed publish that releases its claim, a catch-up run asked for.
     hours_ago = datetime.now(UTC) - timedelta(hours=8)
     changing = stack.personalize.add_job("changing", "IN PROGRESS")
+    stack.add_jobs("many", 150)  # two pages
     stack.invoke()
     stack.rewind_baseline(timedelta(hours=9))  # watching for 9 hours
     slow = stack.personalize.add_job("slow", "PENDING", at=hours_ago.timestamp())
@@ -62,6 +66,14 @@ def test_role_grants_exactly_the_calls_the_poller_makes(
     stack.personalize.set_status(slow, "CREATE FAILED")
     with pytest.raises(PublishFailedError):
         stack.invoke()
+    listed = stack.personalize.calls["ListBatchSegmentJobs"]
+    short = SAFETY_MARGIN_SECONDS + 2
+    stack.invoke(
+        context=DeadlineAfter(stack.personalize, "ListBatchSegmentJobs", listed + 1, short)
+    )
+    stack.personalize.inject_fault("ListBatchSegmentJobs", "InvalidNextTokenException")
+    restarted = DeadlineAfter(stack.personalize, "ListBatchSegmentJobs", listed + 3, short)
+    assert stack.invoke(context=restarted)["catchUp"]
 
     used = {ACTION_OF_OPERATION.get(call, call) for call in stack.calls}
     granted = granted_actions(template, stack.spec.handler)

@@ -46,12 +46,18 @@ class World:
         self.scopes = scopes or (Scope(),)
         self.runs = 0
         self.deadlines: list[float] = []
+        self.catch_up_seconds: float | None = None  # as deployed: a catch-up run's time
 
-    def run(self, seconds: float = 60.0, run_id: str | None = None) -> PollResult:
+    def run(
+        self, seconds: float = 60.0, run_id: str | None = None, *, catch_up: bool = False
+    ) -> PollResult:
         self.clock.advance(1)
         self.runs += 1
         deadline = self.clock.time() + seconds
-        result = poll(self.source, self.store, self.channels, self.spec(deadline, run_id))
+        spec = replace(
+            self.spec(deadline, run_id), catch_up_seconds=self.catch_up_seconds, catch_up=catch_up
+        )
+        result = poll(self.source, self.store, self.channels, spec)
         assert self.clock.time() <= deadline, "the run went past its deadline"
         return result
 

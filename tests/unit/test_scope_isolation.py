@@ -241,3 +241,45 @@ def test_a_claim_whose_lease_lapses_before_its_send_is_never_sent() -> None:
     world.run()
     assert world.heard("events") == world.heard("people") == [("job-0", "PENDING", "ACTIVE")]
     assert world.heard("sns") == []
+
+
+# --- a listing that never fits in one run ----------------------------------------------------
+
+
+def test_a_listing_that_cannot_finish_across_scheduled_runs_is_finished_by_a_catch_up_run() -> None:
+    world = World(page_size=10)
+    world.catch_up_seconds = 900.0
+    names = [f"old-{i:03}" for i in range(200)]
+    arns = [world.source.put(name, "IN PROGRESS") for name in names]
+    world.later(1)
+    faults = world.source.faults
+    faults.page_cost = 3.0  # about five of its twenty pages fit in a 30 s scheduled run
+    faults.token_lifetime = 60.0  # and a checkpoint is stale by the next run
+
+    assert world.run(seconds=30).catch_up == [], "the first try leaves a checkpoint"
+    world.later(5)
+    restarted = world.run(seconds=30)
+    world.later(5)
+    listed = world.source.calls["ListBatchSegmentJobs"]
+    held = world.run(seconds=30)
+
+    (scope,) = restarted.catch_up
+    assert not restarted.listing_complete
+    assert held.scopes_held == [scope.key], "scheduled runs leave it to the catch-up run"
+    assert world.source.calls["ListBatchSegmentJobs"] == listed
+    assert held.listing_complete, "a held scope is not an unfinished listing"
+    caught_up = world.run(seconds=900, catch_up=True)
+    assert caught_up.listing_complete
+    assert set(world.store.items) == set(arns), "the whole baseline, in one catch-up run"
+    assert world.store.scopes[scope].catch_up_until is None, "the hold ends with it"
+    assert world.heard() == []
+
+    # Steady state: the oldest job, on the last page, fails; runs go on as deployed.
+    world.later(1)
+    world.source.move(arns[0], "CREATE FAILED", failureReason="bad input")
+    for _ in range(4):
+        world.later(5)
+        if world.run(seconds=30).catch_up:
+            world.run(seconds=900, catch_up=True)
+
+    assert world.heard() == [(names[0], "IN PROGRESS", "CREATE FAILED")]
