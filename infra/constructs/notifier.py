@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy
@@ -18,12 +19,8 @@ from infra.config import LAMBDA_MAX_TIMEOUT_SECONDS
 from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import PowertoolsFunction
 from infra.scopes import POLLER_ROLE_NAME, member_role_arn
-from poller.settings import (
-    MEMBER_ROLE_ENV,
-    RUN_SECONDS_ENV,
-    WATCHED_ACCOUNTS_ENV,
-    WATCHED_REGIONS_ENV,
-)
+from job_events.vocabulary import EventType
+from poller.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -103,21 +100,22 @@ class Notifier(Construct):
             log_key=log_key,
             # Named when it watches other accounts: each member role trusts this name.
             role_name=POLLER_ROLE_NAME if config.accounts else None,
-            environment={
-                "SNAPSHOT_TABLE_NAME": self.table.table_name,
-                "TOPIC_ARN": topic.topic_arn,
-                "PEOPLE_TOPIC_ARN": people_topic.topic_arn,
-                "PEOPLE_EVENT_TYPES": ",".join(config.people_event_types),
-                "STORM_THRESHOLD": str(config.storm_threshold),
-                "SOLUTION_VERSION_ARNS": ",".join(config.solution_version_arns),
-                "STUCK_AFTER_MINUTES": str(config.stuck_after_minutes),
-                "SCHEDULE_MINUTES": str(config.schedule_minutes),
-                "EVENT_BUS_NAME": config.event_bus_name,
-                WATCHED_ACCOUNTS_ENV: ",".join(config.accounts),
-                WATCHED_REGIONS_ENV: ",".join(config.regions),
-                MEMBER_ROLE_ENV: config.member_role_name,
-                RUN_SECONDS_ENV: str(config.run_seconds),
-            },
+            # The poller's own settings model writes its environment: one contract.
+            environment=Settings(
+                table_name=self.table.table_name,
+                topic_arn=topic.topic_arn,
+                region=Aws.REGION,  # Lambda sets AWS_REGION itself
+                solution_version_arns=tuple(config.solution_version_arns),
+                event_bus_name=config.event_bus_name,
+                people_topic_arn=people_topic.topic_arn,
+                people_event_types=frozenset(EventType(t) for t in config.people_event_types),
+                storm_threshold=config.storm_threshold,
+                stuck_after=timedelta(minutes=config.stuck_after_minutes),
+                watched_accounts=tuple(config.accounts),
+                watched_regions=tuple(config.regions),
+                member_role_name=config.member_role_name,
+                run_seconds=config.run_seconds,
+            ).to_env(),
         )
         self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
         # No retry of a failed scheduled run (the next tick is the retry); keep its event.

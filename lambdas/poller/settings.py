@@ -81,6 +81,24 @@ class Settings:
                     scopes.append(Scope(None, account, region))
         return tuple(scopes)
 
+    def to_env(self) -> dict[str, str]:
+        """The function's environment that from_env() reads back as these settings: the
+        stack builds it here, so the names are written once. AWS_REGION is Lambda's own."""
+        return {
+            TABLE_ENV: self.table_name,
+            TOPIC_ENV: self.topic_arn,
+            SOLUTION_VERSIONS_ENV: ",".join(self.solution_version_arns),
+            EVENT_BUS_ENV: self.event_bus_name,
+            PEOPLE_TOPIC_ENV: self.people_topic_arn or "",
+            PEOPLE_EVENT_TYPES_ENV: ",".join(t for t in EventType if t in self.people_event_types),
+            STORM_THRESHOLD_ENV: str(self.storm_threshold),
+            STUCK_AFTER_ENV: str(int(self.stuck_after.total_seconds() // 60)),
+            WATCHED_ACCOUNTS_ENV: ",".join(self.watched_accounts),
+            WATCHED_REGIONS_ENV: ",".join(self.watched_regions),
+            MEMBER_ROLE_ENV: self.member_role_name,
+            RUN_SECONDS_ENV: str(self.run_seconds or ""),
+        }
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         def required(name: str) -> str:

@@ -10,6 +10,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from notifier_cli.deployment import FUNCTION_OUTPUT
+from poller.settings import Settings
 from tests.infra.conftest import allowed, synth
 
 
@@ -124,6 +125,9 @@ def test_environment_references_table_and_topic(template: Template) -> None:
     assert env["SOLUTION_VERSION_ARNS"] == "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
     assert env["POWERTOOLS_METRICS_NAMESPACE"]
     assert env["POWERTOOLS_SERVICE_NAME"]
+    # The poller's settings wrote it: every name it reads, and nothing it does not.
+    written = set(Settings("table", "topic", "region").to_env())
+    assert {name for name in env if not name.startswith("POWERTOOLS_")} == written
 
 
 def test_table_is_on_demand_keyed_by_pk_and_sk(template: Template) -> None:
