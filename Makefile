@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20,22
 
-.PHONY: install lint typecheck pytest test soak demo synth bench deploy clean
+.PHONY: install lint typecheck pytest test unit integration infra soak demo synth bench deploy clean
 
 # uv (pinned in requirements-uv.txt) installs both virtualenvs in seconds; pip took a
 # minute and a half of a clean `make test`. Only uv itself comes through pip (the machine's,
@@ -45,6 +45,17 @@ pytest: $(STAMP)
 # Type checks run beside the tests: both must pass.
 test: lint
 	$(MAKE) --no-print-directory -j2 typecheck pytest
+
+# One suite at a time, for a quick loop: the rules in seconds, the wiring, or the templates.
+# By folder (each test is also marked with its suite: `pytest -m unit`), so a suite's run
+# never imports the others' modules (moto's server, the CDK).
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit -m unit -n 2 -q
+integration: $(STAMP)
+	$(VENV)/bin/pytest tests/integration -m integration -n auto --dist worksteal -q
+infra: $(STAMP)
+	$(PY) -c "import aws_cdk, cdk_nag"
+	$(VENV)/bin/pytest tests/infra -m infra -n auto --dist worksteal -q
 
 # The delivery promise's property test with many more histories (at least 10,000 polls).
 soak: $(STAMP)
