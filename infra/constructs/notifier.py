@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -17,15 +18,16 @@ from constructs import Construct
 from infra.checkov import skip_checkov
 from infra.config import LAMBDA_MAX_TIMEOUT_SECONDS
 from infra.constructs.channels import dead_letter_queue
-from infra.constructs.powertools_function import PowertoolsFunction
+from infra.constructs.powertools_function import METRICS_NAMESPACE, PowertoolsFunction
 from infra.scopes import POLLER_ROLE_NAME, member_role_arn
 from job_events.vocabulary import EventType
 from poller.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from aws_cdk import aws_kms as kms
+    from aws_cdk import aws_lambda as lambda_
     from aws_cdk import aws_sns as sns
 
     from infra.config import NotifierConfig
@@ -40,6 +42,9 @@ OWN_JOBS_RESOURCE = (
 
 
 class Notifier(Construct):
+    """The poller, the snapshot it keeps, the schedule that starts it, and a queue that
+    keeps what a failed scheduled run was given."""
+
     def __init__(
         self,
         scope: Construct,
@@ -52,8 +57,38 @@ class Notifier(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.period = Duration.minutes(config.schedule_minutes)
+        self.table = self._build_table()
+        # Keeps what a failed scheduled run was given, for inspection; alarmed when not empty.
+        self.dead_letters = dead_letter_queue(
+            self, "FailedRuns", "the poller's on-failure destination and the schedule's DLQ"
+        )
+        poller = self._build_poller(config, topic, people_topic, log_key)
+        self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
+        self._keep_failed_runs(config.schedule_minutes)
+        grant_poller_calls(
+            self,
+            self.role,
+            config=config,
+            function=self.function,
+            table=self.table,
+            topics=(topic, people_topic),
+        )
+        self.schedule = self._build_schedule()
 
-        self.table = dynamodb.Table(
+    def metric(
+        self, name: str, statistic: str, dimensions: Mapping[str, str] | None = None
+    ) -> cloudwatch.Metric:
+        """One of the poller's own metrics (Powertools, by service), per schedule period."""
+        return cloudwatch.Metric(
+            namespace=METRICS_NAMESPACE,
+            metric_name=name,
+            dimensions_map={"service": SERVICE_NAME, **(dimensions or {})},
+            period=self.period,
+            statistic=statistic,
+        )
+
+    def _build_table(self) -> dynamodb.Table:
+        table = dynamodb.Table(
             self,
             "Snapshot",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
@@ -68,19 +103,22 @@ class Notifier(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         skip_checkov(
-            self.table,
+            table,
             "CKV_AWS_119",
             "Encrypted with the AWS managed KMS key (aws/dynamodb), logged in CloudTrail. The "
             "table holds what ListBatchSegmentJobs returns to anyone allowed to call it; a "
             "customer key would add a key permission to every poll and protect nothing more.",
         )
+        return table
 
-        # Keeps what a failed scheduled run was given, for inspection; alarmed when not empty.
-        self.dead_letters = dead_letter_queue(
-            self, "FailedRuns", "the poller's on-failure destination and the schedule's DLQ"
-        )
-
-        poller = PowertoolsFunction(
+    def _build_poller(
+        self,
+        config: NotifierConfig,
+        topic: sns.ITopic,
+        people_topic: sns.ITopic,
+        log_key: kms.IKey,
+    ) -> PowertoolsFunction:
+        return PowertoolsFunction(
             self,
             "Poller",
             config=config,
@@ -117,65 +155,18 @@ class Notifier(Construct):
                 run_seconds=config.run_seconds,
             ).to_env(),
         )
-        self.function, self.role, self.log_group = poller.function, poller.role, poller.log_group
+
+    def _keep_failed_runs(self, schedule_minutes: int) -> None:
         # No retry of a failed scheduled run (the next tick is the retry); keep its event.
         # An event older than a period is stale, and Lambda keeps one for 6 hours at most.
         self.function.configure_async_invoke(
             retry_attempts=0,
-            max_event_age=Duration.minutes(
-                min(config.schedule_minutes, LAMBDA_MAX_EVENT_AGE_MINUTES)
-            ),
+            max_event_age=Duration.minutes(min(schedule_minutes, LAMBDA_MAX_EVENT_AGE_MINUTES)),
             on_failure=destinations.SqsDestination(self.dead_letters),
         )
 
-        # Exactly the calls the poller makes, on exactly its resources.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["personalize:ListBatchSegmentJobs"],
-                resources=["*"],  # List* has no resource-level permissions in Personalize
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=["personalize:DescribeBatchSegmentJob"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:personalize:{region}:{Aws.ACCOUNT_ID}:batch-segment-job/*"
-                    for region in (config.regions or [Aws.REGION])
-                ],
-            )
-        )
-        if config.accounts:
-            self.assume_member_roles(config.accounts, config.member_role_name)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "dynamodb:BatchGetItem",
-                    "dynamodb:Query",
-                    "dynamodb:UpdateItem",
-                    "dynamodb:BatchWriteItem",
-                ],
-                resources=[self.table.table_arn],
-            )
-        )
-        # A catch-up run is this function invoked by itself (asynchronously). A policy of its
-        # own: in the role's default policy, the function's ARN would be a dependency cycle.
-        iam.Policy(
-            self,
-            "StartCatchUpRuns",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["lambda:InvokeFunction"], resources=[self.function.function_arn]
-                )
-            ],
-            roles=[self.role],
-        )
-        topic.grant_publish(self.role)
-        people_topic.grant_publish(self.role)
-        events.EventBus.from_event_bus_name(self, "Bus", config.event_bus_name).grant_put_events_to(
-            self.role
-        )
-
-        self.schedule = events.Rule(
+    def _build_schedule(self) -> events.Rule:
+        return events.Rule(
             self,
             "Schedule",
             description="Starts a poll of Personalize batch segment jobs",
@@ -187,64 +178,132 @@ class Notifier(Construct):
             ],
         )
 
-        NagSuppressions.add_resource_suppressions(
-            self.role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="personalize:ListBatchSegmentJobs has no resource-level permissions, "
-                    "and X-Ray's PutTraceSegments/PutTelemetryRecords accept only '*'; both need "
-                    "Resource '*'.",
-                    applies_to=["Resource::*"],
-                ),
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="DescribeBatchSegmentJob is called for whichever job just finished; "
-                    "the resources are every batch segment job of this account in each watched "
-                    "region (one ARN per region), nothing else.",
-                    applies_to=[RegexAppliesTo(regex=OWN_JOBS_RESOURCE)],
-                ),
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="kms:GenerateDataKey* on the topic key only (granted by "
-                    "Topic.grantPublish): SNS needs a data key to encrypt what the poller "
-                    "publishes.",
-                    applies_to=["Action::kms:GenerateDataKey*"],
-                ),
-            ],
-            apply_to_children=True,
-        )
 
-    def assume_member_roles(self, accounts: Sequence[str], role_name: str) -> None:
-        """sts:AssumeRole on the member role of each listed account but this stack's own.
+# The poller role's permissions: functions rather than a construct of their own, so that the
+# policies they add stay children of the Notifier (and keep their logical IDs).
 
-        Whether a listed account is this one is known only at deploy time (the template does
-        not know its account), so this account's member role is denied outright: in its own
-        account the poller reads with its own role. A single listed account may be this one:
-        then the policy exists only where it is another.
-        """
-        policy = iam.Policy(
-            self,
-            "AssumeMemberRoles",
-            statements=[
-                iam.PolicyStatement(
-                    actions=["sts:AssumeRole"],
-                    resources=[member_role_arn(account, role_name) for account in accounts],
-                ),
-                iam.PolicyStatement(
-                    effect=iam.Effect.DENY,
-                    actions=["sts:AssumeRole"],
-                    resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
-                ),
-            ],
-            roles=[self.role],
+
+def grant_poller_calls(
+    scope: Construct,
+    role: iam.Role,
+    *,
+    config: NotifierConfig,
+    function: lambda_.IFunction,
+    table: dynamodb.ITable,
+    topics: Sequence[sns.ITopic],
+) -> None:
+    """Exactly the calls the poller makes, on exactly its resources."""
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["personalize:ListBatchSegmentJobs"],
+            resources=["*"],  # List* has no resource-level permissions in Personalize
         )
-        if len(accounts) == 1:
-            cfn_policy = policy.node.default_child
-            if not isinstance(cfn_policy, iam.CfnPolicy):
-                raise TypeError(f"{policy.node.path} has no AWS::IAM::Policy")
-            cfn_policy.cfn_options.condition = CfnCondition(
-                self,
-                "WatchesAnotherAccount",
-                expression=Fn.condition_not(Fn.condition_equals(Aws.ACCOUNT_ID, accounts[0])),
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["personalize:DescribeBatchSegmentJob"],
+            resources=[
+                f"arn:{Aws.PARTITION}:personalize:{region}:{Aws.ACCOUNT_ID}:batch-segment-job/*"
+                for region in (config.regions or [Aws.REGION])
+            ],
+        )
+    )
+    if config.accounts:
+        assume_member_roles(scope, role, config.accounts, config.member_role_name)
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=[
+                "dynamodb:BatchGetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "dynamodb:BatchWriteItem",
+            ],
+            resources=[table.table_arn],
+        )
+    )
+    # A catch-up run is this function invoked by itself (asynchronously). A policy of its
+    # own: in the role's default policy, the function's ARN would be a dependency cycle.
+    iam.Policy(
+        scope,
+        "StartCatchUpRuns",
+        statements=[
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[function.function_arn]
             )
+        ],
+        roles=[role],
+    )
+    for topic in topics:
+        topic.grant_publish(role)
+    events.EventBus.from_event_bus_name(scope, "Bus", config.event_bus_name).grant_put_events_to(
+        role
+    )
+    suppress_wildcard_findings(role)
+
+
+def assume_member_roles(
+    scope: Construct, role: iam.IRole, accounts: Sequence[str], role_name: str
+) -> None:
+    """sts:AssumeRole on the member role of each listed account but this stack's own.
+
+    Whether a listed account is this one is known only at deploy time (the template does
+    not know its account), so this account's member role is denied outright: in its own
+    account the poller reads with its own role. A single listed account may be this one:
+    then the policy exists only where it is another.
+    """
+    policy = iam.Policy(
+        scope,
+        "AssumeMemberRoles",
+        statements=[
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[member_role_arn(account, role_name) for account in accounts],
+            ),
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                actions=["sts:AssumeRole"],
+                resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
+            ),
+        ],
+        roles=[role],
+    )
+    if len(accounts) == 1:
+        cfn_policy = policy.node.default_child
+        if not isinstance(cfn_policy, iam.CfnPolicy):
+            raise TypeError(f"{policy.node.path} has no AWS::IAM::Policy")
+        cfn_policy.cfn_options.condition = CfnCondition(
+            scope,
+            "WatchesAnotherAccount",
+            expression=Fn.condition_not(Fn.condition_equals(Aws.ACCOUNT_ID, accounts[0])),
+        )
+
+
+def suppress_wildcard_findings(role: iam.Role) -> None:
+    """Why each wildcard in the poller role's own policy is as narrow as it can be."""
+    NagSuppressions.add_resource_suppressions(
+        role,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="personalize:ListBatchSegmentJobs has no resource-level permissions, "
+                "and X-Ray's PutTraceSegments/PutTelemetryRecords accept only '*'; both need "
+                "Resource '*'.",
+                applies_to=["Resource::*"],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="DescribeBatchSegmentJob is called for whichever job just finished; "
+                "the resources are every batch segment job of this account in each watched "
+                "region (one ARN per region), nothing else.",
+                applies_to=[RegexAppliesTo(regex=OWN_JOBS_RESOURCE)],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="kms:GenerateDataKey* on the topic key only (granted by "
+                "Topic.grantPublish): SNS needs a data key to encrypt what the poller "
+                "publishes.",
+                applies_to=["Action::kms:GenerateDataKey*"],
+            ),
+        ],
+        apply_to_children=True,
+    )
