@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import uuid
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from notifier_cli.deployment import find_deployment
@@ -44,6 +44,7 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
             f"notifier-cli-{uuid.uuid4()}",
             time_left=lambda: deadline - deployment.clock(),
         ),
+        now=datetime.fromtimestamp(deployment.clock(), UTC),
         clock=deployment.clock,
         catch_up_seconds=None,  # the tool starts no catch-up run: the schedule's runs do
     )

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from poller.models import Scope
 
 DEFAULT_STACK = "PersonalizeSegmentJobNotifier"
+DATE_RESOLUTION_SECONDS = 2.0  # below this, a Date header cannot show a skew
 # The stack output naming the poller function (infra/stack.py; tests/infra pins it).
 FUNCTION_OUTPUT = "PollerFunctionName"
 
@@ -133,9 +134,11 @@ def machine_time() -> float:
 
 
 def clock_offset(headers: dict[str, str], local_now: float) -> float:
-    """AWS's clock less this machine's, by the Date header of an answer (to the second);
-    0 if there is none."""
+    """AWS's clock less this machine's, by the Date header of an answer; 0 if there is none,
+    or if the two agree within what a Date (whole seconds) can tell."""
     try:
-        return parsedate_to_datetime(headers["date"]).timestamp() - local_now
+        # A Date is cut to its second: AWS's time was half a second later, on average.
+        offset = parsedate_to_datetime(headers["date"]).timestamp() + 0.5 - local_now
     except (KeyError, TypeError, ValueError):
         return 0.0
+    return offset if abs(offset) > DATE_RESOLUTION_SECONDS else 0.0

@@ -42,7 +42,7 @@ class ReadOnlyStore:
     def save_watched(self, keys: frozenset[str]) -> None:
         """Stores nothing."""
 
-    def forget_scope(self, scope: Scope) -> None:
+    def reset_scope(self, scope: Scope, fresh: ScopeState) -> None:
         """Stores nothing."""
 
     def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:

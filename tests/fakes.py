@@ -265,11 +265,13 @@ class MemoryStore:
         }
         return ScopeMarkers(states, self.watched)
 
-    def forget_scope(self, scope: Scope) -> None:
+    def reset_scope(self, scope: Scope, fresh: ScopeState) -> None:
         self.table_writes += 1
-        self.scopes.pop(scope, None)
+        self.scopes[scope] = fresh
 
     def save_watched(self, keys: frozenset[str]) -> None:
+        if not keys:  # as DynamoDB: a string set is never empty
+            raise ValueError("a run watching no scope has no watched set to store")
         self.table_writes += 1
         self.watched = keys
 

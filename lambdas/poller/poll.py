@@ -40,7 +40,9 @@ FULL_READ_EVERY = timedelta(hours=1)
 LISTING_SHARE = 0.6  # listing stops once it has used this share of the run's time
 CHUNK = 10  # transitions delivered together: one PublishBatch per channel
 BASELINE_CHUNK = 25  # one BatchWriteItem
-MAX_SCOPE_THREADS = 16  # scopes listed at once; each waits on the network, not the CPU
+# Scopes listed at once; each waits on the network, not the CPU. As many as infra allows
+# account-region pairs, so no scope waits behind hung ones for a thread.
+MAX_SCOPE_THREADS = 100
 # How often the run looks up from waiting for its scopes' listings: the listing phase ends
 # on time even when the clock is not the wall's (a scripted one in tests).
 WAIT_SLICE_SECONDS = 0.05
@@ -237,7 +239,13 @@ class _Listings:
                     return
                 index = self._todo.pop(0)
                 self.started.add(index)
-            outcome = self._work(index)
+            try:
+                outcome = self._work(index)
+            except Exception as err:
+                # Any failure (the table's reads too) names its scope: never a dead thread
+                # that the run would wait out and blame on Personalize.
+                logger.exception("scope listing failed")
+                outcome = f"{type(err).__name__}: {err}"
             with self._lock:
                 self._done[index] = outcome
                 self._left -= 1
@@ -324,19 +332,39 @@ class _Poll:
         news. (A scope watched but unreachable keeps its marker: what it did is.)"""
         run = self.run
         markers = self.store.load_scopes(run.scopes)
-        self.stored, watched_before = markers.states, markers.watched
+        self.stored = markers.states
+        if run.catch_up:
+            return self.catching_up()
+        for scope in self.rewatched(markers.watched):
+            logger.warning("scope watched again: a fresh baseline", extra={"scope": scope.key})
+            # One write: a run that dies after it still finds the fresh baseline.
+            self.stored[scope] = ScopeState(baseline_started_at=run.now, rewatched=True)
+            self.store.reset_scope(scope, self.stored[scope])
+            self.result.scopes_rewatched.append(scope.key)
         keys = frozenset(scope.key for scope in run.scopes)
-        states = {scope: _believable(self.stored.get(scope), run.now) for scope in run.scopes}
-        if watched_before is not None:
-            for scope in [s for s in self.stored if s.key not in watched_before]:
-                logger.warning("scope watched again: a fresh baseline", extra={"scope": scope.key})
-                self.store.forget_scope(scope)
-                del self.stored[scope]
-                states[scope] = ScopeState(baseline_started_at=run.now, rewatched=True)
-                self.result.scopes_rewatched.append(scope.key)
-        if watched_before != keys:
-            # Before listing: a run that dies later still knows these scopes are watched.
+        if keys and markers.watched != keys:
+            # After the resets, before listing: a run that dies later still knows these
+            # scopes are watched. (A run watching nothing leaves the set as it was.)
             self.store.save_watched(keys)
+        return {scope: _believable(self.stored.get(scope), run.now) for scope in run.scopes}
+
+    def rewatched(self, watched_before: frozenset[str] | None) -> list[Scope]:
+        """Scopes with a marker that the last scheduled run did not watch. Without a record
+        of what it watched (a first run of this version), every marker is trusted."""
+        if watched_before is None:
+            return []
+        return [scope for scope in self.stored if scope.key not in watched_before]
+
+    def catching_up(self) -> dict[Scope, ScopeState]:
+        """A catch-up run's scopes, each held until this run's end: only scheduled runs
+        decide what is watched, and none of them lists these scopes meanwhile."""
+        run = self.run
+        until = run.now + timedelta(seconds=run.time_left())
+        states = {}
+        for scope in run.scopes:
+            state = replace(_believable(self.stored.get(scope), run.now), catch_up_until=until)
+            self.store.save_scope(scope, state, run.now)
+            self.stored[scope] = states[scope] = state
         return states
 
     def catch_up_hold(self, scan: _ScopeScan) -> datetime | None:
@@ -383,10 +411,12 @@ class _Poll:
             elif outcome is not None:
                 scan.found = outcome
                 self.budget.note("list", outcome.seconds, outcome.listing.pages)
-            elif index in listings.started:
+            else:
                 scan.unreachable = (
                     f"the listing did not finish in the {seconds:.0f} s the run gives "
                     "listing (the endpoint is slow or not answering)"
+                    if index in listings.started
+                    else "the listing did not start: other scopes' listings held every thread"
                 )
                 logger.error(
                     "scope listing unfinished",

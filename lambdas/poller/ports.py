@@ -65,8 +65,8 @@ class SnapshotStore(Protocol):
         one is malformed or later than `now` (the poll's clock)."""
         ...
 
-    def forget_scope(self, scope: Scope) -> None:
-        """Drop the scope's marker: it starts again as a new scope."""
+    def reset_scope(self, scope: Scope, fresh: ScopeState) -> None:
+        """Replace the scope's marker with `fresh`, in one write, whatever it held."""
         ...
 
     def save_watched(self, keys: frozenset[str]) -> None:

@@ -108,7 +108,12 @@ class Settings:
             return value
 
         topic_arn = _topic(env, TOPIC_ENV) or required(TOPIC_ENV)
-        arns = tuple(a.strip() for a in env.get(SOLUTION_VERSIONS_ENV, "").split(",") if a.strip())
+        # Each once: a version listed twice would be two scans racing for each claim.
+        arns = tuple(
+            dict.fromkeys(
+                a.strip() for a in env.get(SOLUTION_VERSIONS_ENV, "").split(",") if a.strip()
+            )
+        )
         for arn in arns:
             if not _SOLUTION_VERSION_ARN.match(arn):
                 raise ConfigurationError(

@@ -255,15 +255,30 @@ class DynamoSnapshotStore:
                 yield sort_key, item
 
     # --- scope markers -------------------------------------------------------------------
-    def forget_scope(self, scope: Scope) -> None:
-        """Empty the scope's marker: with no baseline start, it reads as a new scope."""
+    def reset_scope(self, scope: Scope, fresh: ScopeState) -> None:
+        """Replace the scope's marker with a fresh baseline, in one write, whatever it held
+        (no watermark, checkpoint, full read or hold carries over)."""
+        kept = {
+            "baselineStartedAt": _epoch(fresh.baseline_started_at),
+            "baselineComplete": fresh.baseline_complete,
+            "baselinePolls": fresh.baseline_polls,
+            "rewatched": fresh.rewatched,
+        }
+        dropped = [name for name in MARKER_ATTRIBUTES if name not in kept]
         self._table.update(
-            f"forgetting scope {scope.key}",
+            f"resetting scope {scope.key}",
             Key=_key(SCOPE_PREFIX + scope.key),
-            UpdateExpression="REMOVE " + ", ".join(MARKER_ATTRIBUTES),
+            UpdateExpression="SET "
+            + ", ".join(f"{name} = :{name}" for name in kept)
+            + " REMOVE "
+            + ", ".join(dropped),
+            ExpressionAttributeValues=_encode({f":{name}": v for name, v in kept.items()}),
         )
 
     def save_watched(self, keys: frozenset[str]) -> None:
+        """Store the watched scope keys (a string set: never empty)."""
+        if not keys:
+            raise ValueError("a run watching no scope has no watched set to store")
         self._table.update(
             "saving the watched scopes",
             Key=_key(WATCHED_KEY),

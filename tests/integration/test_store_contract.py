@@ -325,17 +325,27 @@ def test_a_scope_state_is_saved_and_loaded(subject: Subject) -> None:
     assert subject.scope() == state, "each scope has its own marker"
 
 
-def test_a_forgotten_scope_reads_as_new_and_starts_again_fresh(subject: Subject) -> None:
+def test_a_reset_scope_starts_again_fresh_whatever_its_marker_held(subject: Subject) -> None:
     subject.store.save_scope(
-        SCOPE, ScopeState(baseline_started_at=T0, baseline_complete=True, watermark=at(5)), NOW
+        SCOPE,
+        ScopeState(
+            baseline_started_at=T0,
+            baseline_complete=True,
+            baseline_polls=3,
+            checkpoint="token",
+            watermark=at(5),
+            last_full_read_at=at(6),
+            catch_up_until=at(7),
+        ),
+        NOW,
     )
-
-    subject.store.forget_scope(SCOPE)
-
-    assert subject.scope() is None
     fresh = ScopeState(baseline_started_at=NOW, rewatched=True)
-    subject.store.save_scope(SCOPE, fresh, NOW)
+
+    subject.store.reset_scope(SCOPE, fresh)
+
     assert subject.scope() == fresh
+    subject.store.save_scope(SCOPE, replace(fresh, baseline_polls=1), NOW)
+    assert subject.scope() == replace(fresh, baseline_polls=1), "its baseline start stays"
 
 
 def test_the_watched_scopes_are_saved_and_read_with_the_markers(subject: Subject) -> None:
@@ -346,6 +356,8 @@ def test_the_watched_scopes_are_saved_and_read_with_the_markers(subject: Subject
     assert subject.store.load_scopes([SCOPE]).watched == frozenset({SCOPE.key, VERSION_SCOPE.key})
     subject.store.save_watched(frozenset({SCOPE.key}))
     assert subject.store.load_scopes([]).watched == frozenset({SCOPE.key})
+    with pytest.raises(ValueError, match="no scope"):
+        subject.store.save_watched(frozenset())
 
 
 def test_a_scope_moves_on_but_its_baseline_start_and_completion_stay(subject: Subject) -> None:

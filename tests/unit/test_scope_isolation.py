@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
+import pytest
+
+from poller import poll as poll_module
+from poller.errors import SnapshotError
 from poller.models import Scope
 from poller.poll import poll
 from tests.fakes import START
@@ -283,3 +288,115 @@ def test_a_listing_that_cannot_finish_across_scheduled_runs_is_finished_by_a_cat
             world.run(seconds=900, catch_up=True)
 
     assert world.heard() == [(names[0], "IN PROGRESS", "CREATE FAILED")]
+
+
+# --- found by an adversarial read --------------------------------------------------------
+
+
+def test_a_catch_up_run_leaves_the_watched_scopes_to_the_scheduled_runs() -> None:
+    prod, dev = Scope(None, PROD, EAST), Scope(None, DEV, EAST)
+    world = World(scopes=(prod, dev))
+    (dev_job,) = jobs_in(world, DEV, EAST, 1, "IN PROGRESS")
+    world.later(1)
+    world.run()
+    world.scopes = (prod,)  # a catch-up run of prod alone, as the handler builds it
+
+    world.run(seconds=900, catch_up=True)
+
+    assert world.store.watched == frozenset({prod.key, dev.key})
+    world.source.move(dev_job, "CREATE FAILED", failureReason="bad input")
+    world.later(1)
+    world.scopes = (prod, dev)
+    assert world.run().scopes_rewatched == []
+    assert world.heard() == [(dev_job.rsplit("/", 1)[-1], "IN PROGRESS", "CREATE FAILED")]
+
+
+def test_a_run_watching_no_scope_changes_nothing() -> None:
+    world = World(scopes=(Scope(None, PROD, EAST),))
+    world.run()
+    watched, writes = world.store.watched, world.store.table_writes
+    world.scopes = ()  # a catch-up event naming only scopes removed since
+
+    result = world.run(catch_up=True)
+
+    assert result.clean
+    assert world.store.watched == watched
+    assert world.store.table_writes == writes
+
+
+def test_a_scope_no_thread_could_start_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(poll_module, "MAX_SCOPE_THREADS", 2)
+    scopes = (Scope(None, DEV, WEST), Scope(None, PROD, WEST), Scope(None, PROD, EAST))
+    world = World(scopes=scopes)
+    world.later(1)
+    world.run()
+    faults = world.source.faults
+    faults.hung, faults.hang_seconds = {f"{DEV}/{WEST}", f"{PROD}/{WEST}"}, 35  # each
+
+    result = world.run(seconds=120)
+
+    assert set(result.unreachable) == {s.place for s in scopes}
+    assert "did not start" in result.unreachable[f"{PROD}/{EAST}"]
+    world.source.release()
+
+
+def test_a_failed_record_read_names_its_scope_and_its_cause() -> None:
+    world = World(scopes=(Scope(None, PROD, EAST), Scope(None, DEV, EAST)))
+    jobs_in(world, DEV, EAST, 1, "PENDING")
+    world.later(1)
+    world.run()
+
+    def throttled(_arns: Any) -> dict[str, Any]:
+        raise SnapshotError("reading records: ProvisionedThroughputExceededException")
+
+    world.store.load = throttled  # type: ignore[method-assign,assignment]
+    result = world.run()
+
+    assert "SnapshotError" in result.unreachable[f"{DEV}/{EAST}"]
+
+
+def test_a_rewatching_run_that_dies_before_saving_the_watched_scopes_stays_silent() -> None:
+    prod, dev = Scope(None, PROD, EAST), Scope(None, DEV, EAST)
+    world = World(scopes=(prod, dev))
+    (old,) = jobs_in(world, DEV, EAST, 1, "PENDING")
+    world.later(1)
+    world.run()
+    world.scopes = (prod,)
+    world.run()
+    world.later(60)
+    world.source.move(old, "ACTIVE")  # while nobody watched
+    world.later(60)
+    world.scopes = (prod, dev)
+    save_watched = world.store.save_watched
+
+    def throttled_once(keys: frozenset[str]) -> None:
+        world.store.save_watched = save_watched  # type: ignore[method-assign]
+        raise SnapshotError("saving the watched scopes: ProvisionedThroughputExceededException")
+
+    world.store.save_watched = throttled_once  # type: ignore[method-assign]
+    with pytest.raises(SnapshotError):
+        world.run()
+    world.run()
+    world.run()
+
+    assert world.heard() == [], "what it did while unwatched is still not news"
+
+
+def test_a_catch_up_run_holds_its_scope_until_its_own_end() -> None:
+    world = World()
+    world.run()
+    holds: list[Any] = []
+    list_jobs = world.source.list_jobs
+
+    def noting_the_hold(scope: Scope, *args: Any) -> Any:
+        holds.append(world.store.scopes[scope].catch_up_until)
+        return list_jobs(scope, *args)
+
+    world.source.list_jobs = noting_the_hold  # type: ignore[method-assign,assignment]
+    started = world.clock.now()
+    world.run(seconds=900, catch_up=True)
+
+    (hold,) = holds
+    assert hold is not None
+    assert hold >= started + timedelta(seconds=899), "past any scheduled tick meanwhile"
+    assert world.store.scopes[Scope()].catch_up_until is None, "and no longer"

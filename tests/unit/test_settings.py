@@ -78,3 +78,9 @@ def test_solution_versions_narrow_the_scope_they_live_in() -> None:
 def test_rejects_bad_scopes(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_env({**BASE, **env})
+
+
+def test_a_solution_version_listed_twice_is_one_scope() -> None:
+    sv = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
+    settings = Settings.from_env({**BASE, "SOLUTION_VERSION_ARNS": f"{sv},{sv}"})
+    assert settings.scopes(OWN) == (Scope(sv, OWN, "us-east-1"),)
