@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from poller.poll import FULL_READ_EVERY
+from poller.scanning import FULL_READ_EVERY
 from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SCOPE_PREFIX, SORT_KEY
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from job_events.event import DigestedJob, JobEvent
+    from poller.delivery import Channel
     from poller.models import Scope, ScopeMarkers, ScopeState, SnapshotItem, Transition
-    from poller.poll import Channel
     from poller.ports import Publisher, SnapshotStore
 
     Announcement = JobEvent | JobDigest

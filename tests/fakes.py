@@ -19,10 +19,10 @@ from job_events.arns import arn_part
 from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
 from poller.channels.sns import sns_message
 from poller.core import recorded_time
+from poller.delivery import Channel
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
 from poller.models import ScopeMarkers, ScopeState, SnapshotItem
 from poller.personalize_source import to_job_summary, with_details
-from poller.poll import Channel
 from poller.ports import Listing
 
 if TYPE_CHECKING:

@@ -19,12 +19,12 @@ from poller.report import add_metrics, raise_on_failure, summary
 from poller.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from poller.delivery import Channel
     from poller.personalize_source import PersonalizeJobSource
-    from poller.poll import Channels
     from poller.snapshot_store import DynamoSnapshotStore
 
     Handler = Callable[[Any, LambdaContext], dict[str, Any]]
@@ -50,7 +50,7 @@ def settings() -> Settings:
 @cache
 def adapters(
     own_account: str, partition: str
-) -> tuple[PersonalizeJobSource, DynamoSnapshotStore, Channels]:
+) -> tuple[PersonalizeJobSource, DynamoSnapshotStore, Sequence[Channel]]:
     # Built once per container so clients, credentials and connections are reused.
     return wiring.adapters(settings(), own_account, partition)
 

@@ -4,18 +4,18 @@ order, and whether people get a digest. No I/O, no clock."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from poller.core import Outcome, decide, is_stuck, recorded_time
-from poller.models import SnapshotItem
+from poller.core import Outcome, decide, is_stuck, latest_update, recorded_time
+from poller.models import ScopeState, SnapshotItem
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from datetime import timedelta
 
-    from poller.models import JobSummary, ScopeState, Transition
+    from poller.models import JobSummary, Transition
+    from poller.ports import Listing
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -89,3 +89,79 @@ def storming_places(
 
 def chunks(transitions: Sequence[Transition], size: int) -> list[Sequence[Transition]]:
     return [transitions[start : start + size] for start in range(0, len(transitions), size)]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeRun:
+    """What one run did in one listed scope, as its next state needs it."""
+
+    listing: Listing
+    watermark: datetime | None  # the latest believable update it saw, capped by the plan
+    full_read: bool
+    baseline_written: bool
+
+
+def watermark_of(jobs: Iterable[JobSummary], plan: ScopePlan, now: datetime) -> datetime | None:
+    """The latest update a listing saw, never past a job whose real state it did not show."""
+    watermark = latest_update(jobs, now)
+    if watermark is not None and plan.watermark_cap is not None:
+        return min(watermark, plan.watermark_cap)
+    return watermark
+
+
+def next_state(
+    state: ScopeState,
+    scope_run: ScopeRun | None,
+    now: datetime,
+    *,
+    delivered_all: bool,
+    clean: bool,
+) -> ScopeState:
+    """Where a scope stands after this run (`scope_run` None: it was not listed).
+
+    A run that left something unrecorded or unannounced keeps the scope where it began, so
+    the next run lists it again from there and nothing is passed over. The watermark and
+    the last full read move only after a clean pass over every page.
+    """
+    polls = state.baseline_polls + (not state.baseline_complete)
+    if scope_run is None or not (scope_run.baseline_written and delivered_all):
+        return replace(state, baseline_polls=polls)
+    listing = scope_run.listing
+    moved = replace(
+        state,
+        baseline_polls=polls,
+        checkpoint=listing.next_token,
+        baseline_complete=state.baseline_complete or listing.complete,
+    )
+    if listing.complete and not listing.resumed and clean:
+        return _after_a_full_pass(moved, scope_run, now)
+    return moved
+
+
+def _after_a_full_pass(state: ScopeState, scope_run: ScopeRun, now: datetime) -> ScopeState:
+    watermark = scope_run.watermark
+    if watermark is not None and (state.watermark is None or watermark > state.watermark):
+        state = replace(state, watermark=watermark)
+    if scope_run.full_read:
+        state = replace(state, last_full_read_at=now)
+    return state
+
+
+def needs_catch_up(listing: Listing) -> bool:
+    """A listing that restarted (its checkpoint had expired) and stopped short again could
+    never reach its last page across scheduled runs."""
+    return listing.restarted and not listing.complete
+
+
+def believable(state: ScopeState | None, now: datetime) -> ScopeState:
+    """A scope's state as a poll can trust it: a new one if there is none, and no
+    watermark if the stored one is later than the poll's clock (it is then rewritten)."""
+    if state is None:
+        return ScopeState(baseline_started_at=now)
+    if state.watermark is not None and state.watermark > now:
+        return replace(state, watermark=None)
+    return state
+
+
+def catch_up_until(now: datetime, seconds: float) -> datetime:
+    return now + timedelta(seconds=seconds)

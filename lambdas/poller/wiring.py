@@ -11,8 +11,9 @@ from poller.aws import RETRY_CONFIG
 from poller.catch_up import LambdaCatchUp
 from poller.channels.eventbridge import EventBridgePublisher
 from poller.channels.sns import SnsPublisher
+from poller.delivery import Channel
 from poller.personalize_source import PersonalizeJobSource
-from poller.poll import Channel, PollRun
+from poller.poll import PollRun
 from poller.scope_clients import ScopeClients
 from poller.snapshot_store import DynamoSnapshotStore
 

@@ -28,7 +28,7 @@ from notifier_cli.preview import announcement_lines
 from poller.aws import DELIVERY_LIMITS
 from poller.channels.eventbridge import SOURCE
 from poller.channels.sns import SnsPublisher
-from poller.poll import CLAIM_MARGIN_SECONDS
+from poller.delivery import CLAIM_MARGIN_SECONDS
 from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY, ClaimLease
 from tests.integration.conftest import observer_client
 

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from job_events.vocabulary import EventType
+from poller.delivery import CLAIM_MARGIN_SECONDS
 from poller.models import Scope
-from poller.poll import CLAIM_MARGIN_SECONDS, PollResult, PollRun, poll
+from poller.poll import PollResult, PollRun, poll
 from poller.report import summary
 from tests.fakes import (
     START,

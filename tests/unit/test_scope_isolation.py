@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from poller import poll as poll_module
+from poller import scanning
 from poller.errors import SnapshotError
 from poller.models import Scope
 from poller.poll import poll
@@ -325,7 +325,7 @@ def test_a_run_watching_no_scope_changes_nothing() -> None:
 
 
 def test_a_scope_no_thread_could_start_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(poll_module, "MAX_SCOPE_THREADS", 2)
+    monkeypatch.setattr(scanning, "MAX_SCOPE_THREADS", 2)
     scopes = (Scope(None, DEV, WEST), Scope(None, PROD, WEST), Scope(None, PROD, EAST))
     world = World(scopes=scopes)
     world.later(1)
