@@ -172,18 +172,7 @@ def render(p: Pipeline, chunk: Sequence[Transition], digesting: Digesting) -> li
     digest instead."""
     rendered = []
     for transition in chunk:
-        arn = transition.job.arn or ""
-        item = Pending(
-            transition,
-            p.records.get(arn) or SnapshotItem(arn, None),
-            {},
-            place=p.place_of.get(arn, ""),
-        )
-        item.events = {
-            c.name: _event(p, transition, item.record.previous_for(c.name))
-            for c in p.channels
-            if c.wants(transition) and not item.record.has(c.name, transition)
-        }
+        item = _pending(p, transition)
         try:
             item.messages = {
                 c.name: c.publisher.render(item.events[c.name])
@@ -196,6 +185,18 @@ def render(p: Pipeline, chunk: Sequence[Transition], digesting: Digesting) -> li
             continue
         rendered.append(item)
     return rendered
+
+
+def _pending(p: Pipeline, transition: Transition) -> Pending:
+    """The transition with its event for each channel that wants it and has not heard it."""
+    arn = transition.job.arn or ""
+    record = p.records.get(arn) or SnapshotItem(arn, None)
+    events = {
+        c.name: _event(p, transition, record.previous_for(c.name))
+        for c in p.channels
+        if c.wants(transition) and not record.has(c.name, transition)
+    }
+    return Pending(transition, record, events, place=p.place_of.get(arn, ""))
 
 
 def _event(p: Pipeline, transition: Transition, previous: str | None) -> JobEvent:

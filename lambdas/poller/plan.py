@@ -41,30 +41,38 @@ def plan_scope(
     plan = ScopePlan()
     for job in jobs:
         assert job.arn is not None, "jobs without an ARN are never planned"
-        decision = decide(job, snapshot.get(job.arn), state, now, stuck_after)
+        record = snapshot.get(job.arn)
+        decision = decide(job, record, state, now, stuck_after)
         if decision.outcome is Outcome.ANNOUNCE and decision.transition is not None:
             plan.transitions.append(decision.transition)
         elif decision.outcome is Outcome.BASELINE:
-            # Already stuck when watching began: recorded as reported, so the jobs that were
-            # waiting before the notifier existed never arrive as a storm of JOB_STUCK.
-            # (A record being corrected is overwritten the same way.)
-            stuck = job.status if is_stuck(job, now, stuck_after) else None
-            plan.baseline.append(
-                SnapshotItem(
-                    job.arn,
-                    job.status,
-                    job.name,
-                    stuck_status=stuck,
-                    last_updated=recorded_time(job.last_updated_time, now),
-                )
-            )
+            plan.baseline.append(_baseline_record(job, now, stuck_after))
         elif decision.outcome is not Outcome.UNCHANGED:
-            plan.skipped[decision.outcome] += 1
-            record = snapshot.get(job.arn)
-            known = [t for t in (job.last_updated_time, record and record.last_updated) if t]
-            cap = min(known, default=_EPOCH)
-            plan.watermark_cap = cap if plan.watermark_cap is None else min(plan.watermark_cap, cap)
+            _skip(plan, decision.outcome, job, record)
     return plan
+
+
+def _baseline_record(job: JobSummary, now: datetime, stuck_after: timedelta) -> SnapshotItem:
+    """A job recorded silently. Already stuck when watching began: recorded as reported, so
+    the jobs that were waiting before the notifier existed never arrive as a storm of
+    JOB_STUCK. (A record being corrected is overwritten the same way.)"""
+    assert job.arn is not None
+    stuck = job.status if is_stuck(job, now, stuck_after) else None
+    return SnapshotItem(
+        job.arn,
+        job.status,
+        job.name,
+        stuck_status=stuck,
+        last_updated=recorded_time(job.last_updated_time, now),
+    )
+
+
+def _skip(plan: ScopePlan, outcome: Outcome, job: JobSummary, record: SnapshotItem | None) -> None:
+    """A summary that changes nothing: counted, and the watermark may not pass it."""
+    plan.skipped[outcome] += 1
+    known = [t for t in (job.last_updated_time, record and record.last_updated) if t]
+    cap = min(known, default=_EPOCH)
+    plan.watermark_cap = cap if plan.watermark_cap is None else min(plan.watermark_cap, cap)
 
 
 def delivery_order(transitions: Iterable[Transition]) -> list[Transition]:

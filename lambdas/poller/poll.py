@@ -134,7 +134,7 @@ class _Poll:
 
     def execute(self) -> PollResult:
         run, result = self.run, self.result
-        states = self.starting_states()
+        self.stored, states = starting_states(self.store, run, result)
         scans = [ScopeScan(scope, states[scope]) for scope in run.scopes]
         self.list_scopes(scans)
         for scan in scans:
@@ -160,40 +160,6 @@ class _Poll:
         return result
 
     # --- where each scope stands -----------------------------------------------------------
-    def starting_states(self) -> dict[Scope, ScopeState]:
-        """Where each scope stands. A scope the previous run did not watch starts a fresh,
-        silent baseline, whatever its old marker says: what it did while unwatched is not
-        news. (A scope watched but unreachable keeps its marker: what it did is.)"""
-        run = self.run
-        markers = self.store.load_scopes(run.scopes)
-        self.stored = markers.states
-        if run.catch_up:
-            return self.catching_up()
-        for scope in _rewatched(self.stored, markers.watched):
-            logger.warning("scope watched again: a fresh baseline", extra={"scope": scope.key})
-            # One write: a run that dies after it still finds the fresh baseline.
-            self.stored[scope] = ScopeState(baseline_started_at=run.now, rewatched=True)
-            self.store.reset_scope(scope, self.stored[scope])
-            self.result.scopes_rewatched.append(scope.key)
-        keys = frozenset(scope.key for scope in run.scopes)
-        if keys and markers.watched != keys:
-            # After the resets, before listing: a run that dies later still knows these
-            # scopes are watched. (A run watching nothing leaves the set as it was.)
-            self.store.save_watched(keys)
-        return {scope: believable(self.stored.get(scope), run.now) for scope in run.scopes}
-
-    def catching_up(self) -> dict[Scope, ScopeState]:
-        """A catch-up run's scopes, each held until this run's end: only scheduled runs
-        decide what is watched, and none of them lists these scopes meanwhile."""
-        run = self.run
-        until = run.now + timedelta(seconds=run.time_left())
-        states = {}
-        for scope in run.scopes:
-            state = replace(believable(self.stored.get(scope), run.now), catch_up_until=until)
-            self.store.save_scope(scope, state, run.now)
-            self.stored[scope] = states[scope] = state
-        return states
-
     def save(self, scan: ScopeScan) -> None:
         """Store where a scope stands now, if that changed."""
         run, result = self.run, self.result
@@ -279,6 +245,47 @@ class _Poll:
         scan.baseline_written, scan.baseline_failed = write_baseline(
             self.store, self.budget, scan.plan.baseline, run.now
         )
+
+
+def starting_states(
+    store: SnapshotStore, run: PollRun, result: PollResult
+) -> tuple[dict[Scope, ScopeState], dict[Scope, ScopeState]]:
+    """Each scope's stored state, and where it stands for this run.
+
+    A scope the previous run did not watch starts a fresh, silent baseline, whatever its
+    old marker says: what it did while unwatched is not news. (A scope watched but
+    unreachable keeps its marker: what it did is.)
+    """
+    markers = store.load_scopes(run.scopes)
+    stored = markers.states
+    if run.catch_up:
+        return stored, _catching_up(store, run, stored)
+    for scope in _rewatched(stored, markers.watched):
+        logger.warning("scope watched again: a fresh baseline", extra={"scope": scope.key})
+        # One write: a run that dies after it still finds the fresh baseline.
+        stored[scope] = ScopeState(baseline_started_at=run.now, rewatched=True)
+        store.reset_scope(scope, stored[scope])
+        result.scopes_rewatched.append(scope.key)
+    keys = frozenset(scope.key for scope in run.scopes)
+    if keys and markers.watched != keys:
+        # After the resets, before listing: a run that dies later still knows these scopes
+        # are watched. (A run watching nothing leaves the set as it was.)
+        store.save_watched(keys)
+    return stored, {scope: believable(stored.get(scope), run.now) for scope in run.scopes}
+
+
+def _catching_up(
+    store: SnapshotStore, run: PollRun, stored: dict[Scope, ScopeState]
+) -> dict[Scope, ScopeState]:
+    """A catch-up run's scopes, each held until this run's end: only scheduled runs decide
+    what is watched, and none of them lists these scopes meanwhile."""
+    until = run.now + timedelta(seconds=run.time_left())
+    states = {}
+    for scope in run.scopes:
+        state = replace(believable(stored.get(scope), run.now), catch_up_until=until)
+        store.save_scope(scope, state, run.now)
+        stored[scope] = states[scope] = state
+    return states
 
 
 def _rewatched(stored: dict[Scope, ScopeState], watched: frozenset[str] | None) -> list[Scope]:

@@ -54,16 +54,18 @@ def post(
                     raise WebhookUnavailableError(f"rate limited by Slack for {wait}s") from err
                 (sleep or time.sleep)(wait)
                 continue
-            detail = err.read().decode(errors="replace")[:200]
-            if err.code in REVOKED_URL_STATUSES:
-                raise WebhookRevokedError(
-                    f"Slack rejected the webhook URL: {err.code} {detail}"
-                ) from err
-            if 400 <= err.code < 500:
-                raise WebhookRejectedError(
-                    f"Slack rejected the message: {err.code} {detail}"
-                ) from err
-            raise WebhookUnavailableError(f"Slack answered {err.code} {detail}") from err
+            raise _refused(err) from err
         except (urllib.error.URLError, TimeoutError) as err:
             raise WebhookUnavailableError(f"Slack did not answer: {err}") from err
     raise WebhookUnavailableError("rate limited by Slack on every attempt")
+
+
+def _refused(err: urllib.error.HTTPError) -> Exception:
+    """The error for an answer other than a rate limit: a revoked URL, a message Slack
+    rejects, or Slack unavailable."""
+    detail = err.read().decode(errors="replace")[:200]
+    if err.code in REVOKED_URL_STATUSES:
+        return WebhookRevokedError(f"Slack rejected the webhook URL: {err.code} {detail}")
+    if 400 <= err.code < 500:
+        return WebhookRejectedError(f"Slack rejected the message: {err.code} {detail}")
+    return WebhookUnavailableError(f"Slack answered {err.code} {detail}")
