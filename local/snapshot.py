@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from poller.scanning import FULL_READ_EVERY
-from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SCOPE_PREFIX, SORT_KEY
+from poller.table import JOB_PARTITION, PARTITION_KEY, SCOPE_PREFIX, SORT_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -22,6 +22,7 @@ from infra.constructs.powertools_function import METRICS_NAMESPACE, PowertoolsFu
 from infra.scopes import POLLER_ROLE_NAME, member_role_arn
 from job_events.vocabulary import EventType
 from poller.settings import Settings
+from poller.table import PARTITION_KEY, SORT_KEY
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from infra.config import NotifierConfig
 
 SERVICE_NAME = "segment-job-notifier"
+STRING = dynamodb.AttributeType.STRING
 LAMBDA_MAX_EVENT_AGE_MINUTES = 6 * 60  # the longest Lambda keeps an asynchronous event
 # Describe on this account's batch segment jobs, in whichever regions are watched.
 OWN_JOBS_RESOURCE = (
@@ -91,8 +93,10 @@ class Notifier(Construct):
         table = dynamodb.Table(
             self,
             "Snapshot",
-            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            partition_key=dynamodb.Attribute(
+                name=PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(name=SORT_KEY, type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
                 point_in_time_recovery_enabled=True

@@ -29,7 +29,8 @@ from poller.aws import DELIVERY_LIMITS
 from poller.channels.eventbridge import SOURCE
 from poller.channels.sns import SnsPublisher
 from poller.delivery import CLAIM_MARGIN_SECONDS
-from poller.snapshot_store import JOB_PARTITION, PARTITION_KEY, SORT_KEY, ClaimLease
+from poller.lease import ClaimLease
+from poller.table import JOB_PARTITION, PARTITION_KEY, SORT_KEY
 from tests.integration.conftest import observer_client
 
 if TYPE_CHECKING:

@@ -18,13 +18,8 @@ from boto3.dynamodb.types import TypeSerializer
 from job_events.vocabulary import EventType
 from poller.errors import ClaimLostError
 from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
-from poller.snapshot_store import (
-    JOB_PARTITION,
-    PARTITION_KEY,
-    SCOPE_PREFIX,
-    SORT_KEY,
-    DynamoSnapshotStore,
-)
+from poller.snapshot_store import DynamoSnapshotStore
+from poller.table import JOB_PARTITION, PARTITION_KEY, SCOPE_PREFIX, SORT_KEY
 from tests.fakes import MemoryStore, ScriptedClock, job_arn, solution_version_arn
 from tests.integration.conftest import observer_client
 
