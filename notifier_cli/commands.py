@@ -13,10 +13,10 @@ from notifier_cli.deployment import find_deployment
 from notifier_cli.errors import CliError, ExitCode
 from notifier_cli.preview import ReadOnlyStore, printing
 from poller import wiring
-from poller.core import latest_per_job
 from poller.errors import JobListingError
 from poller.poll import poll
 from poller.report import raise_on_failure
+from poller.rules import latest_per_job
 
 if TYPE_CHECKING:
     import argparse
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     import boto3
 
-    from poller.models import JobSummary, SnapshotItem
+    from poller.models import JobSummary, Record
     from poller.poll import PollResult
 
 
@@ -125,7 +125,7 @@ def status_command(args: argparse.Namespace, session: boto3.session.Session) -> 
 
 
 def _status_row(
-    arn: str, job: JobSummary | None, recorded: SnapshotItem | None
+    arn: str, job: JobSummary | None, recorded: Record | None
 ) -> tuple[str, str, str, str]:
     name = (job and job.name) or (recorded and recorded.job_name) or arn.rsplit("/", 1)[-1]
     updated = job.last_updated_time if job else None

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from job_events.event import DigestedJob, JobEvent
     from poller.delivery import Channel
-    from poller.models import Scope, ScopeMarkers, ScopeState, SnapshotItem, Transition
+    from poller.models import Record, Scope, ScopeMarkers, ScopeState, Transition
     from poller.ports import Publisher, SnapshotStore
 
     Announcement = JobEvent | JobDigest
@@ -45,16 +45,16 @@ class ReadOnlyStore:
     def reset_scope(self, scope: Scope, fresh: ScopeState) -> None:
         """Stores nothing."""
 
-    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
+    def load(self, arns: Collection[str]) -> dict[str, Record]:
         return self._store.load(arns)
 
-    def load_all(self) -> dict[str, SnapshotItem]:
+    def load_all(self) -> dict[str, Record]:
         return self._store.load_all()
 
     def save_scope(self, scope: Scope, state: ScopeState, now: datetime) -> None:
         """Stores nothing."""
 
-    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None:
+    def write_baseline(self, items: Sequence[Record], recorded_at: datetime) -> None:
         """Stores nothing."""
 
     def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from job_events.arns import arn_part
 from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
 from poller.channels.sns import sns_message
-from poller.core import recorded_time
 from poller.delivery import Channel
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
-from poller.models import ScopeMarkers, ScopeState, SnapshotItem
+from poller.models import Record, ScopeMarkers, ScopeState
 from poller.personalize_source import to_job_summary, with_details
 from poller.ports import Listing
+from poller.rules import recorded_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
@@ -216,8 +216,8 @@ class _Item:
     claim_expires_at: float | None = None
     delivered: dict[str, str] = field(default_factory=dict)
 
-    def snapshot(self, arn: str) -> SnapshotItem:
-        return SnapshotItem(
+    def snapshot(self, arn: str) -> Record:
+        return Record(
             arn,
             self.status if isinstance(self.status, str) else None,
             self.job_name,
@@ -292,13 +292,13 @@ class MemoryStore:
             watermark=watermark,
         )
 
-    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
+    def load(self, arns: Collection[str]) -> dict[str, Record]:
         return {arn: self.items[arn].snapshot(arn) for arn in arns if arn in self.items}
 
-    def load_all(self) -> dict[str, SnapshotItem]:
+    def load_all(self) -> dict[str, Record]:
         return {arn: item.snapshot(arn) for arn, item in self.items.items()}
 
-    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None:
+    def write_baseline(self, items: Sequence[Record], recorded_at: datetime) -> None:
         self._write("baseline", items[0].arn if items else "")
         for item in items:
             self.items[item.arn] = _Item(

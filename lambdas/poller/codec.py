@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from poller.models import ScopeState, SnapshotItem
+from poller.models import Record, ScopeState
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -66,7 +66,7 @@ def text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def record_attributes(item: SnapshotItem, recorded_at: datetime) -> dict[str, object]:
+def record_attributes(item: Record, recorded_at: datetime) -> dict[str, object]:
     """A job's record as written silently (its baseline)."""
     return {
         "status": item.status,
@@ -77,14 +77,14 @@ def record_attributes(item: SnapshotItem, recorded_at: datetime) -> dict[str, ob
     }
 
 
-def snapshot_item(arn: str, item: Mapping[str, Any]) -> SnapshotItem:
+def record_from(arn: str, item: Mapping[str, Any]) -> Record:
     if "status" in item and text(item["status"]) is None:
         # Hand-written or older items: treat as never announced; the next record repairs it.
         logger.warning(
             "snapshot item has a malformed status; it will be repaired",
             extra={"batch_segment_job_arn": arn, "status_attribute": str(item["status"])},
         )
-    return SnapshotItem(
+    return Record(
         arn,
         text(item.get("status")),
         text(item.get("jobName")),

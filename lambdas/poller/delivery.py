@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 
 from job_events.vocabulary import FINISHED
+from poller.announcement import event_of
 from poller.budget import Cost
 from poller.errors import ClaimLostError, SnapshotError
-from poller.events import job_event
-from poller.models import SnapshotItem
+from poller.models import Record
 from poller.plan import chunks, storming_places
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class Pending:
     """A transition on its way, with what each channel that still needs it gets."""
 
     transition: Transition
-    record: SnapshotItem  # as read: what each channel last heard of the job
+    record: Record  # as read: what each channel last heard of the job
     events: dict[str, JobEvent]  # by channel: as that channel must hear it
     messages: dict[str, Any] = field(default_factory=dict)  # by channel: rendered
     place: str = ""  # its scope's 'account/region', for a digest
@@ -84,7 +84,7 @@ class Pipeline:
     channels: Sequence[Channel]
     budget: Budget
     result: PollResult
-    records: dict[str, SnapshotItem]  # by job ARN: as read while listing
+    records: dict[str, Record]  # by job ARN: as read while listing
     place_of: dict[str, str]  # job ARN -> its scope's 'account/region'
 
 
@@ -190,7 +190,7 @@ def render(p: Pipeline, chunk: Sequence[Transition], digesting: Digesting) -> li
 def _pending(p: Pipeline, transition: Transition) -> Pending:
     """The transition with its event for each channel that wants it and has not heard it."""
     arn = transition.job.arn or ""
-    record = p.records.get(arn) or SnapshotItem(arn, None)
+    record = p.records.get(arn) or Record(arn, None)
     events = {
         c.name: _event(p, transition, record.previous_for(c.name))
         for c in p.channels
@@ -201,7 +201,7 @@ def _pending(p: Pipeline, transition: Transition) -> Pending:
 
 def _event(p: Pipeline, transition: Transition, previous: str | None) -> JobEvent:
     """The event as a channel that last heard `previous` must hear it."""
-    return job_event(replace(transition, previous_status=previous), p.run.region, p.run.now)
+    return event_of(replace(transition, previous_status=previous), p.run.region, p.run.now)
 
 
 def claim(p: Pipeline, rendered: Sequence[Pending]) -> list[Pending]:

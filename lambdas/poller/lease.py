@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from job_events.vocabulary import EventType
 from poller.codec import encode, epoch, epoch_or_none
-from poller.core import recorded_time
 from poller.errors import ClaimLostError
+from poller.rules import recorded_time
 from poller.table import ConditionFailedError, key
 
 if TYPE_CHECKING:

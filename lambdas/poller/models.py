@@ -35,7 +35,7 @@ class JobSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class SnapshotItem:
+class Record:
     """What the snapshot table remembers of a job: the status last published to every
     channel (or baselined), when the job was last updated as of that status (never later
     than the poll that saw it), when it was recorded, and the status it was last reported
@@ -57,17 +57,37 @@ class SnapshotItem:
 
     def heard_statuses(self) -> set[str]:
         """The statuses channels ahead of the record have heard."""
-        stuck = f"{EventType.JOB_STUCK.value}:"
-        return {
-            key.split(":", 1)[1] for key in self.delivered.values() if not key.startswith(stuck)
-        }
+        heard = [Announced.parse(key) for key in self.delivered.values()]
+        return {announced.status for announced in heard if not announced.stuck}
 
     def previous_for(self, channel: str) -> str | None:
         """The status `channel` last heard of this job."""
         key = self.delivered.get(channel)
-        if key is None or key.startswith(f"{EventType.JOB_STUCK.value}:"):
-            return self.status
-        return key.split(":", 1)[1]
+        announced = None if key is None else Announced.parse(key)
+        return self.status if announced is None or announced.stuck else announced.status
+
+
+@dataclass(frozen=True, slots=True)
+class Announced:
+    """One announcement of a job, as a record's `delivered` map keeps what each channel
+    last heard: its event type and the status it announced ('TYPE:STATUS')."""
+
+    event_type: str
+    status: str
+
+    @classmethod
+    def parse(cls, key: str) -> Announced:
+        event_type, _, status = key.partition(":")
+        return cls(event_type, status)
+
+    @property
+    def key(self) -> str:
+        return f"{self.event_type}:{self.status}"
+
+    @property
+    def stuck(self) -> bool:
+        """A JOB_STUCK announcement says the job waits, not where it moved."""
+        return self.event_type == EventType.JOB_STUCK.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +104,7 @@ class Transition:
     @property
     def key(self) -> str:
         """Identifies this announcement of this job: its type and the status it announces."""
-        return f"{self.event_type.value}:{self.job.status}"
+        return Announced(self.event_type.value, f"{self.job.status}").key
 
 
 @dataclass(frozen=True, slots=True)

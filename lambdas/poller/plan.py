@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from poller.core import Outcome, decide, is_stuck, latest_update, recorded_time
-from poller.models import ScopeState, SnapshotItem
+from poller.models import Record, ScopeState
+from poller.rules import Outcome, decide, is_stuck, latest_update, recorded_time
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,7 +22,7 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 @dataclass(slots=True)
 class ScopePlan:
-    baseline: list[SnapshotItem] = field(default_factory=list)
+    baseline: list[Record] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
     skipped: Counter[Outcome] = field(default_factory=Counter)  # odd summaries, by kind
     # The watermark may not pass a job whose real state this listing did not show: the
@@ -32,7 +32,7 @@ class ScopePlan:
 
 def plan_scope(
     jobs: Iterable[JobSummary],
-    snapshot: Mapping[str, SnapshotItem],
+    snapshot: Mapping[str, Record],
     state: ScopeState,
     now: datetime,
     stuck_after: timedelta,
@@ -52,13 +52,13 @@ def plan_scope(
     return plan
 
 
-def _baseline_record(job: JobSummary, now: datetime, stuck_after: timedelta) -> SnapshotItem:
+def _baseline_record(job: JobSummary, now: datetime, stuck_after: timedelta) -> Record:
     """A job recorded silently. Already stuck when watching began: recorded as reported, so
     the jobs that were waiting before the notifier existed never arrive as a storm of
     JOB_STUCK. (A record being corrected is overwritten the same way.)"""
     assert job.arn is not None
     stuck = job.status if is_stuck(job, now, stuck_after) else None
-    return SnapshotItem(
+    return Record(
         job.arn,
         job.status,
         job.name,
@@ -67,7 +67,7 @@ def _baseline_record(job: JobSummary, now: datetime, stuck_after: timedelta) -> 
     )
 
 
-def _skip(plan: ScopePlan, outcome: Outcome, job: JobSummary, record: SnapshotItem | None) -> None:
+def _skip(plan: ScopePlan, outcome: Outcome, job: JobSummary, record: Record | None) -> None:
     """A summary that changes nothing: counted, and the watermark may not pass it."""
     plan.skipped[outcome] += 1
     known = [t for t in (job.last_updated_time, record and record.last_updated) if t]

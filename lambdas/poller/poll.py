@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
 
-    from poller.core import Outcome
-    from poller.models import SnapshotItem, Transition
+    from poller.models import Record, Transition
     from poller.ports import JobSource, SnapshotStore
+    from poller.rules import Outcome
 
 logger = Logger(child=True)
 
@@ -129,7 +129,7 @@ class _Poll:
         self.budget = Budget(run.time_left, run.safety_margin)
         self.result = PollResult()
         self.stored: dict[Scope, ScopeState] = {}
-        self.records: dict[str, SnapshotItem] = {}  # read for the scopes listed, by job ARN
+        self.records: dict[str, Record] = {}  # read for the scopes listed, by job ARN
         self.place_of: dict[str, str] = {}  # job ARN -> its scope's 'account/region'
 
     def execute(self) -> PollResult:
@@ -339,7 +339,7 @@ def _count_listed(result: PollResult, scan: ScopeScan) -> None:
 
 
 def write_baseline(
-    store: SnapshotStore, budget: Budget, items: Sequence[SnapshotItem], now: datetime
+    store: SnapshotStore, budget: Budget, items: Sequence[Record], now: datetime
 ) -> tuple[bool, bool]:
     """Record jobs that existed before watching began, silently.
 

@@ -13,10 +13,10 @@ if TYPE_CHECKING:
     from job_events.event import JobEvent
     from poller.models import (
         JobSummary,
+        Record,
         Scope,
         ScopeMarkers,
         ScopeState,
-        SnapshotItem,
         Transition,
     )
 
@@ -73,11 +73,11 @@ class SnapshotStore(Protocol):
         """Store which scopes this run watches."""
         ...
 
-    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]: ...
+    def load(self, arns: Collection[str]) -> dict[str, Record]: ...
 
-    def load_all(self) -> dict[str, SnapshotItem]: ...
+    def load_all(self) -> dict[str, Record]: ...
 
-    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None: ...
+    def write_baseline(self, items: Sequence[Record], recorded_at: datetime) -> None: ...
 
     def claim(self, transition: Transition, run_id: str, now: float, expires_at: float) -> None:
         """Take the right to announce; ClaimLostError if another poll holds or recorded it."""

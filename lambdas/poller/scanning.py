@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from poller.core import full_read_due, latest_per_job, needs_check
 from poller.errors import JobListingError
 from poller.plan import ScopePlan
+from poller.rules import full_read_due, latest_per_job, needs_check
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from datetime import datetime
 
-    from poller.models import JobSummary, Scope, ScopeState, SnapshotItem
+    from poller.models import JobSummary, Record, Scope, ScopeState
     from poller.ports import JobSource, Listing, SnapshotStore
 
 logger = Logger(child=True)
@@ -46,7 +46,7 @@ class ScopeListing:
     a thread the run stopped waiting for can finish later without touching anything."""
 
     listing: Listing
-    records: dict[str, SnapshotItem]
+    records: dict[str, Record]
     latest: dict[str, JobSummary]
     checked: dict[str, JobSummary]  # the jobs to compare with their record
     full_read: bool
@@ -83,10 +83,10 @@ class RecordReader:
 
     def __init__(self, store: SnapshotStore) -> None:
         self._store = store
-        self._all: dict[str, SnapshotItem] | None = None
+        self._all: dict[str, Record] | None = None
         self._lock = threading.Lock()  # scopes read from their own threads
 
-    def read(self, arns: Sequence[str], everything: bool) -> dict[str, SnapshotItem]:
+    def read(self, arns: Sequence[str], everything: bool) -> dict[str, Record]:
         with self._lock:
             if self._all is None and (everything or len(arns) > LOAD_ALL_ABOVE):
                 self._all = self._store.load_all()

@@ -19,13 +19,13 @@ from poller.codec import (
     epoch,
     epoch_or_none,
     record_attributes,
+    record_from,
     scope_state,
-    snapshot_item,
     text,
     watched_scopes,
 )
 from poller.lease import ClaimLease
-from poller.models import Scope, ScopeMarkers, ScopeState, SnapshotItem
+from poller.models import Record, Scope, ScopeMarkers, ScopeState
 from poller.table import (
     JOB_PARTITION,
     PARTITION_KEY,
@@ -89,10 +89,10 @@ class DynamoSnapshotStore:
                 states[by_key[sort_key]] = state
         return ScopeMarkers(states, watched)
 
-    def load(self, arns: Collection[str]) -> dict[str, SnapshotItem]:
-        return {arn: snapshot_item(arn, item) for arn, item in self._get_many(list(arns))}
+    def load(self, arns: Collection[str]) -> dict[str, Record]:
+        return {arn: record_from(arn, item) for arn, item in self._get_many(list(arns))}
 
-    def load_all(self) -> dict[str, SnapshotItem]:
+    def load_all(self) -> dict[str, Record]:
         """Every job's record, in pages of a Query."""
         pages = self._table.client.get_paginator("query").paginate(
             TableName=self._table.name,
@@ -109,7 +109,7 @@ class DynamoSnapshotStore:
             item = decode(raw)
             arn = text(item.get(SORT_KEY))
             if arn and not arn.startswith("#"):
-                records[arn] = snapshot_item(arn, item)
+                records[arn] = record_from(arn, item)
         return records
 
     def _get_many(self, sort_keys: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -190,7 +190,7 @@ class DynamoSnapshotStore:
         )
 
     # --- baseline ----------------------------------------------------------------------
-    def write_baseline(self, items: Sequence[SnapshotItem], recorded_at: datetime) -> None:
+    def write_baseline(self, items: Sequence[Record], recorded_at: datetime) -> None:
         """Record jobs silently: they existed before their scope was watched."""
         table = self._table
 

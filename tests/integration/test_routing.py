@@ -24,8 +24,8 @@ import pytest
 
 from job_events.vocabulary import DIGEST_EVENT_TYPE, EventType
 from local.provision import create_queue
+from poller.announcement import event_of
 from poller.channels.sns import SnsPublisher
-from poller.events import job_event
 from poller.models import JobSummary, Transition
 from tests.integration.conftest import Stack, events, observer_session
 
@@ -67,7 +67,7 @@ def job(account: str, name: str, event_type: EventType) -> JobEvent:
         status=STATUS[event_type],
         failure_reason="role lost s3 access" if event_type is EventType.JOB_FAILED else None,
     )
-    return job_event(Transition(event_type, summary, "IN PROGRESS"), REGION, DETECTED)
+    return event_of(Transition(event_type, summary, "IN PROGRESS"), REGION, DETECTED)
 
 
 class PeopleTopic:

@@ -17,7 +17,7 @@ from boto3.dynamodb.types import TypeSerializer
 
 from job_events.vocabulary import EventType
 from poller.errors import ClaimLostError
-from poller.models import JobSummary, Scope, ScopeState, SnapshotItem, Transition
+from poller.models import JobSummary, Record, Scope, ScopeState, Transition
 from poller.snapshot_store import DynamoSnapshotStore
 from poller.table import JOB_PARTITION, PARTITION_KEY, SCOPE_PREFIX, SORT_KEY
 from tests.fakes import MemoryStore, ScriptedClock, job_arn, solution_version_arn
@@ -93,7 +93,7 @@ class Subject:
             return False
         return True
 
-    def record(self, arn: str = ARN) -> SnapshotItem | None:
+    def record(self, arn: str = ARN) -> Record | None:
         return self.store.load([arn]).get(arn)
 
     def scope(self, scope: Scope = SCOPE) -> ScopeState | None:
@@ -168,7 +168,7 @@ def test_a_new_job_is_claimed_once(subject: Subject) -> None:
     assert subject.claims(moved(None, "PENDING"), "run-a")
     assert not subject.claims(moved(None, "PENDING"), "run-b")
     assert not subject.claims(moved(None, "PENDING"), "run-a"), "not even by the same run"
-    assert subject.record() == SnapshotItem(ARN, None), "a claim alone announces nothing"
+    assert subject.record() == Record(ARN, None), "a claim alone announces nothing"
 
 
 def test_a_moved_job_is_claimed_only_from_the_status_it_was_diffed_against(
@@ -189,9 +189,9 @@ def test_a_stuck_job_is_claimed_once_per_status(subject: Subject) -> None:
     recorded(subject, stuck("IN PROGRESS"))
     assert not subject.claims(stuck("IN PROGRESS"), "run-a"), "already announced stuck"
     recorded(subject, moved("IN PROGRESS", "ACTIVE"))
-    assert subject.record() == SnapshotItem(
-        ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=T0
-    ), "a move forgets the stuck status"
+    assert subject.record() == Record(ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=T0), (
+        "a move forgets the stuck status"
+    )
 
 
 def test_a_claim_held_by_another_run_wins_only_once_its_lease_lapses(subject: Subject) -> None:
@@ -204,9 +204,7 @@ def test_a_claim_held_by_another_run_wins_only_once_its_lease_lapses(subject: Su
         lambda: subject.store.record(moved("PENDING", "ACTIVE"), "dead-run", T0)
     ), "the run whose lease lapsed no longer holds the job"
     assert subject.keeps(lambda: subject.store.record(moved("PENDING", "ACTIVE"), "run-b", T0))
-    assert subject.record() == SnapshotItem(
-        ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=T0
-    )
+    assert subject.record() == Record(ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=T0)
 
 
 # --- record and release --------------------------------------------------------------------
@@ -228,7 +226,7 @@ def test_a_record_keeps_what_was_announced_and_ends_the_claim(subject: Subject) 
     subject.store.record(moved(None, "PENDING", minutes=90), "run-a", at(5))
 
     # The job's update time is kept, but never later than the poll that recorded it.
-    assert subject.record() == SnapshotItem(
+    assert subject.record() == Record(
         ARN, "PENDING", "contract", last_updated=at(5), recorded_at=at(5)
     )
     assert subject.claims(moved("PENDING", "ACTIVE"), "run-b"), "the claim ended"
@@ -253,9 +251,9 @@ def test_a_release_ends_the_claim_and_keeps_what_each_channel_got(subject: Subje
     subject.store.release(transition, "run-c", {"events": transition.key})
     assert subject.claims(transition, "run-d")
     subject.store.record(transition, "run-d", T0)
-    assert subject.record() == SnapshotItem(
-        ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=T0
-    ), "a record forgets what channels were ahead"
+    assert subject.record() == Record(ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=T0), (
+        "a record forgets what channels were ahead"
+    )
 
 
 # --- baseline and reads ---------------------------------------------------------------------
@@ -265,8 +263,8 @@ def test_baseline_writes_are_read_back_and_replace_what_was_there(subject: Subje
     recorded(subject, moved(None, "PENDING"))
     assert subject.claims(moved("PENDING", "ACTIVE"), "run-a")
     baseline = [
-        SnapshotItem(ARN, "ACTIVE", "contract", last_updated=at(-60)),
-        SnapshotItem(OTHER, "IN PROGRESS", None, stuck_status="IN PROGRESS", last_updated=None),
+        Record(ARN, "ACTIVE", "contract", last_updated=at(-60)),
+        Record(OTHER, "IN PROGRESS", None, stuck_status="IN PROGRESS", last_updated=None),
     ]
 
     subject.store.write_baseline(baseline, at(1))
@@ -280,7 +278,7 @@ def test_baseline_writes_are_read_back_and_replace_what_was_there(subject: Subje
 
 def test_scope_markers_are_not_records(subject: Subject) -> None:
     subject.store.save_scope(SCOPE, ScopeState(baseline_started_at=T0, watermark=at(1)), NOW)
-    subject.store.write_baseline([SnapshotItem(ARN, "ACTIVE")], T0)
+    subject.store.write_baseline([Record(ARN, "ACTIVE")], T0)
 
     assert set(subject.store.load_all()) == {ARN}
 
@@ -288,15 +286,13 @@ def test_scope_markers_are_not_records(subject: Subject) -> None:
 def test_a_hand_edited_status_reads_as_none_and_is_repaired_as_a_new_job(
     subject: Subject,
 ) -> None:
-    subject.store.write_baseline([SnapshotItem(ARN, "ACTIVE", "contract")], T0)
+    subject.store.write_baseline([Record(ARN, "ACTIVE", "contract")], T0)
     subject.hand_edit_status(ARN, 3)
 
-    assert subject.record() == SnapshotItem(ARN, None, "contract", recorded_at=T0)
+    assert subject.record() == Record(ARN, None, "contract", recorded_at=T0)
     assert not subject.claims(moved("ACTIVE", "CREATE FAILED"), "run-a")
     recorded(subject, moved(None, "ACTIVE"), at(2))
-    assert subject.record() == SnapshotItem(
-        ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=at(2)
-    )
+    assert subject.record() == Record(ARN, "ACTIVE", "contract", last_updated=T0, recorded_at=at(2))
 
 
 # --- scope markers -------------------------------------------------------------------------

@@ -12,11 +12,11 @@ from poller.codec import (
     encode,
     epoch,
     record_attributes,
+    record_from,
     scope_state,
-    snapshot_item,
     time_of,
 )
-from poller.models import ScopeState, SnapshotItem
+from poller.models import Record, ScopeState
 
 T = datetime(2026, 11, 1, 9, 30, 15, 123456, tzinfo=UTC)
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/j"
@@ -43,12 +43,12 @@ def test_a_stored_time_reads_as_a_time_or_none(stored: object, read: datetime | 
 
 
 def test_a_record_round_trips_through_attribute_values() -> None:
-    item = SnapshotItem(ARN, "ACTIVE", "j", None, last_updated=T)
+    item = Record(ARN, "ACTIVE", "j", None, last_updated=T)
 
     stored = decode(encode(record_attributes(item, T)))
 
     assert stored["lastUpdatedDateTime"] == stored["recordedAt"] == epoch(T)
-    assert snapshot_item(ARN, stored) == SnapshotItem(
+    assert record_from(ARN, stored) == Record(
         ARN, "ACTIVE", "j", None, last_updated=T, recorded_at=T
     )
 

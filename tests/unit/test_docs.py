@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from job_events.vocabulary import EventType
+from poller.announcement import event_of
 from poller.channels.email import email_text
 from poller.channels.sns import message_attributes
-from poller.events import job_event
 from poller.models import JobSummary, Transition
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def rebuilt_from(example: dict[str, str]) -> JobEvent:
         role_arn=example["roleArn"],
     )
     transition = Transition(EventType(example["eventType"]), job, example["previousStatus"])
-    return job_event(transition, example["region"], datetime.fromisoformat(example["detectedAt"]))
+    return event_of(transition, example["region"], datetime.fromisoformat(example["detectedAt"]))
 
 
 def test_documented_example_is_exactly_what_is_rendered() -> None:

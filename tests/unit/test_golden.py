@@ -17,10 +17,10 @@ import pytest
 from job_events.event import JobEvent
 from job_events.slack_text import clip, escape
 from job_events.vocabulary import EventType
+from poller.announcement import event_of
 from poller.channels.chatbot import MAX_DESCRIPTION, MAX_TITLE
 from poller.channels.eventbridge import EventBridgePublisher
 from poller.channels.sns import SnsMessage, SnsPublisher, digest_message, sns_message
-from poller.events import job_event
 from poller.models import JobSummary, Transition
 from slack_forwarder.blocks import message as slack_message
 
@@ -81,7 +81,7 @@ CASES = {
 
 
 def event(case: str) -> JobEvent:
-    return job_event(CASES[case], "us-east-1", DETECTED)
+    return event_of(CASES[case], "us-east-1", DETECTED)
 
 
 def sns(case: str) -> SnsMessage:

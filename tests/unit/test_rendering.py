@@ -8,6 +8,7 @@ import pytest
 from job_events.arns import console_url
 from job_events.event import JobDigest, JobEvent, parse, truncate
 from job_events.vocabulary import EventType
+from poller.announcement import event_of
 from poller.channels.sns import (
     MAX_PUBLISH_BYTES,
     MAX_SUBJECT_CHARS,
@@ -18,7 +19,6 @@ from poller.channels.sns import (
 )
 from poller.channels.sns import sns_message as sns_message_of
 from poller.channels.sns import subject as subject_of
-from poller.events import job_event
 from poller.models import JobSummary, Transition
 
 ARN = "arn:aws:personalize:eu-west-1:111122223333:batch-segment-job/segment-job-42"
@@ -78,7 +78,7 @@ def failed(
 
 
 def event(transition: Transition) -> JobEvent:
-    return job_event(transition, REGION, DETECTED)
+    return event_of(transition, REGION, DETECTED)
 
 
 def event_document(transition: Transition) -> dict[str, object]:
@@ -324,7 +324,7 @@ def test_a_digest_links_the_console_of_its_partition() -> None:
     # Regression: the digest's console link was built without the partition.
     china = "arn:aws-cn:personalize:cn-north-1:111122223333:batch-segment-job/j"
     events = [
-        job_event(
+        event_of(
             Transition(EventType.JOB_FAILED, JobSummary(arn=f"{china}{i}", status="FAILED"), None),
             "cn-north-1",
             DETECTED,
@@ -338,7 +338,7 @@ def test_a_digest_links_the_console_of_its_partition() -> None:
 
 def test_an_event_carries_its_jobs_own_account_and_region() -> None:
     elsewhere = "arn:aws:personalize:ap-south-1:444455556666:batch-segment-job/far"
-    sent = job_event(
+    sent = event_of(
         Transition(EventType.JOB_SUCCEEDED, JobSummary(arn=elsewhere, status="ACTIVE"), None),
         "us-east-1",  # where the poller runs
         DETECTED,
@@ -372,7 +372,7 @@ def scoped(
         status=status.get(event_type, "PENDING"),
         failure_reason=reason,
     )
-    return job_event(Transition(event_type, summary, "IN PROGRESS"), "us-east-1", DETECTED)
+    return event_of(Transition(event_type, summary, "IN PROGRESS"), "us-east-1", DETECTED)
 
 
 def storm(*types: EventType, account: str = PROD, region: str = REGION) -> list[JobEvent]:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from job_events.vocabulary import EventType
-from poller.models import JobSummary, SnapshotItem, Transition
+from poller.models import JobSummary, Record, Transition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -100,7 +100,7 @@ class Decision:
 
 def decide(
     job: JobSummary,
-    record: SnapshotItem | None,
+    record: Record | None,
     scope: ScopeState,
     now: datetime,
     stuck_after: timedelta,
@@ -126,9 +126,7 @@ def decide(
     return _unmoved(job, record, now, stuck_after)
 
 
-def _unmoved(
-    job: JobSummary, record: SnapshotItem, now: datetime, stuck_after: timedelta
-) -> Decision:
+def _unmoved(job: JobSummary, record: Record, now: datetime, stuck_after: timedelta) -> Decision:
     """Still in its recorded status: news only once, when it has waited too long."""
     stuck = is_stuck(job, now, stuck_after, record.last_updated)
     if stuck and record.stuck_status != job.status:
@@ -137,7 +135,7 @@ def _unmoved(
 
 
 def _first_seen(
-    job: JobSummary, record: SnapshotItem | None, scope: ScopeState, now: datetime
+    job: JobSummary, record: Record | None, scope: ScopeState, now: datetime
 ) -> Decision:
     """A job with no recorded status: part of the silent baseline if it existed, unmoved,
     when watching began; else news (previousStatus null)."""
@@ -151,7 +149,7 @@ def _first_seen(
     return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, None))
 
 
-def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision:
+def _moved(job: JobSummary, record: Record, scope: ScopeState) -> Decision:
     old, new = rank(record.status), rank(job.status)
     if old == TERMINAL_RANK:
         return Decision(Outcome.BACKWARDS)
@@ -167,7 +165,7 @@ def _moved(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> Decision
     return Decision(Outcome.ANNOUNCE, Transition(classify(job.status), job, record.status))
 
 
-def _behind_a_channel(job: JobSummary, record: SnapshotItem) -> bool:
+def _behind_a_channel(job: JobSummary, record: Record) -> bool:
     """Whether some channel already heard a later status than the listed one, after a
     partly failed delivery: a final one other than it, or one further in the job's life."""
     new = rank(job.status)
@@ -182,7 +180,7 @@ def _behind_a_channel(job: JobSummary, record: SnapshotItem) -> bool:
     return False
 
 
-def _corrects_baseline(job: JobSummary, record: SnapshotItem, scope: ScopeState) -> bool:
+def _corrects_baseline(job: JobSummary, record: Record, scope: ScopeState) -> bool:
     """A move made before the scope was watched, onto a record written since: the baseline
     caught a lagging summary, and the job's real state at the time is recorded silently."""
     moved_at, recorded_at = job.last_updated_time, record.recorded_at
@@ -190,7 +188,7 @@ def _corrects_baseline(job: JobSummary, record: SnapshotItem, scope: ScopeState)
     return moved_at is not None and recorded_at is not None and moved_at < started <= recorded_at
 
 
-def _from_before_rewatching(record: SnapshotItem, scope: ScopeState) -> bool:
+def _from_before_rewatching(record: Record, scope: ScopeState) -> bool:
     """A record kept from before its scope was removed and added back: what the job did
     while nobody watched is not news, so it is recorded again silently."""
     recorded_at = record.recorded_at

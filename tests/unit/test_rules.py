@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from job_events.vocabulary import EventType
-from poller.core import (
+from poller.models import Announced, JobSummary, Record, ScopeState, Transition
+from poller.personalize_source import clean_text
+from poller.rules import (
     LISTING_LAG,
     Outcome,
     classify,
@@ -22,8 +24,6 @@ from poller.core import (
     normalise_status,
     rank,
 )
-from poller.models import JobSummary, ScopeState, SnapshotItem, Transition
-from poller.personalize_source import clean_text
 
 ARN = "arn:aws:personalize:us-east-1:123456789012:batch-segment-job/"
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -44,13 +44,13 @@ def job(name: str, status: str | None, minutes: int = 0, created: int | None = N
 
 def snap(
     name: str, status: str | None, stuck_status: str | None = None, minutes: int | None = None
-) -> SnapshotItem:
+) -> Record:
     updated = T0 + timedelta(minutes=minutes) if minutes is not None else None
-    return SnapshotItem(ARN + name, status, name, stuck_status, last_updated=updated)
+    return Record(ARN + name, status, name, stuck_status, last_updated=updated)
 
 
 def changes(
-    snapshot: dict[str, SnapshotItem],
+    snapshot: dict[str, Record],
     jobs: list[JobSummary],
     now: datetime = NOW,
     scope: ScopeState = WATCHED,
@@ -63,9 +63,7 @@ def changes(
     return found
 
 
-def outcome(
-    record: SnapshotItem | None, listed: JobSummary, scope: ScopeState = WATCHED
-) -> Outcome:
+def outcome(record: Record | None, listed: JobSummary, scope: ScopeState = WATCHED) -> Outcome:
     return decide(listed, record, scope, NOW, LIMIT).outcome
 
 
@@ -213,9 +211,9 @@ def test_a_new_job_a_channel_heard_is_never_contradicted_by_a_lagging_listing(
 ) -> None:
     # First seen ACTIVE after watching began; one channel failed, so the record holds no
     # status, only what each channel heard. A listing lagging behind announces nothing.
-    heard = SnapshotItem(ARN + "a", None, delivered={"sns": "JOB_FAILED:CREATE FAILED"})
+    heard = Record(ARN + "a", None, delivered={"sns": "JOB_FAILED:CREATE FAILED"})
     assert outcome(heard, job("a", lagging, 5, created=1)) is Outcome.BACKWARDS
-    heard_active = SnapshotItem(ARN + "a", None, delivered={"sns": "JOB_SUCCEEDED:ACTIVE"})
+    heard_active = Record(ARN + "a", None, delivered={"sns": "JOB_SUCCEEDED:ACTIVE"})
     if lagging != "ACTIVE":
         assert outcome(heard_active, job("a", lagging, 5, created=1)) is Outcome.BACKWARDS
 
@@ -227,7 +225,7 @@ def test_a_record_from_before_a_scope_was_watched_again_is_corrected_silently(
     # Removed and added back: a fresh baseline began at T0. The job moved, or became stuck,
     # while nobody watched; its record is three days old.
     fresh = ScopeState(baseline_started_at=T0, baseline_complete=complete, rewatched=True)
-    old_record = SnapshotItem(ARN + "a", "PENDING", recorded_at=T0 - timedelta(days=3))
+    old_record = Record(ARN + "a", "PENDING", recorded_at=T0 - timedelta(days=3))
     assert outcome(old_record, job("a", "ACTIVE", -60, created=-4000), fresh) is Outcome.BASELINE
     assert outcome(old_record, job("a", "PENDING", -4000), fresh) is Outcome.BASELINE
     # What it does once watched again is news; so is all of it for a scope never unwatched.
@@ -245,11 +243,11 @@ def test_without_a_creation_time_a_job_is_new_only_once_the_baseline_is_complete
 
 def test_a_move_before_watching_began_corrects_a_lagging_baseline_silently() -> None:
     started = ScopeState(baseline_started_at=T0, baseline_complete=True)
-    baselined = SnapshotItem(ARN + "a", "PENDING", recorded_at=T0 + timedelta(minutes=1))
+    baselined = Record(ARN + "a", "PENDING", recorded_at=T0 + timedelta(minutes=1))
     moved_before = job("a", "ACTIVE", -1, created=-10)
     assert outcome(baselined, moved_before, started) is Outcome.BASELINE
     # A record from before this scope was watched (another scope's): the move is news.
-    older_record = SnapshotItem(ARN + "a", "PENDING", recorded_at=T0 - timedelta(minutes=5))
+    older_record = Record(ARN + "a", "PENDING", recorded_at=T0 - timedelta(minutes=5))
     assert outcome(older_record, moved_before, started) is Outcome.ANNOUNCE
 
 
@@ -416,3 +414,12 @@ def test_invalid_unicode_is_replaced_once_per_lone_surrogate(
     raw: object, clean: str | None
 ) -> None:
     assert clean_text(raw) == clean
+
+
+def test_an_announcement_key_reads_back_as_its_type_and_status() -> None:
+    transition = Transition(EventType.JOB_FAILED, job("a", "CREATE FAILED"), "IN PROGRESS")
+    announced = Announced.parse(transition.key)
+    assert announced == Announced("JOB_FAILED", "CREATE FAILED")
+    assert announced.key == transition.key == "JOB_FAILED:CREATE FAILED"
+    assert Announced.parse("JOB_STUCK:PENDING").stuck
+    assert not announced.stuck

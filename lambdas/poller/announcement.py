@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from poller.models import Transition
 
 
-def job_event(transition: Transition, region: str, detected_at: datetime) -> JobEvent:
+def event_of(transition: Transition, region: str, detected_at: datetime) -> JobEvent:
     """The event of a transition. Its region and account are the job's own (from its ARN),
     whichever scope the poll found it in; `region` is for a job without an ARN."""
     job = transition.job
