@@ -16,23 +16,29 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from job_events.arns import arn_part
-from job_events.vocabulary import DEFAULT_PEOPLE_EVENT_TYPES, EventType
+from job_events.vocabulary import EventType
 from poller.channels.sns import sns_message
-from poller.delivery import Channel
 from poller.errors import ClaimLostError, JobListingError, SnapshotError
 from poller.models import Record, ScopeMarkers, ScopeState
 from poller.personalize_source import to_job_summary, with_details
 from poller.ports import Listing
 from poller.rules import recorded_time
+from poller.settings import Settings
+from poller.wiring import channel_set
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
     from job_events.event import JobEvent
+    from poller.delivery import Channel
     from poller.models import JobSummary, Scope, Transition
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+TABLE = "snapshot"
+EVENTS_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:events"
+PEOPLE_TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:people"
+BUS = "notifier-bus"
 
 
 def job_arn(name: str, account: str = ACCOUNT, region: str = REGION) -> str:
@@ -422,19 +428,17 @@ class RecordingPublisher:
 def recording_channels(
     clock: ScriptedClock,
 ) -> tuple[dict[str, RecordingPublisher], list[Channel]]:
-    """The deployed channels (poller.wiring.channels), each on a RecordingPublisher: the
-    events topic and the bus get every event, the people topic what people want by default,
-    and one digest in a storm."""
-    publishers = {name: RecordingPublisher(clock) for name in ("sns", "events", "people")}
-    people = publishers["people"]
-    channels = [
-        Channel("sns", publishers["sns"]),
-        Channel("events", publishers["events"]),
-        Channel(
-            "people",
-            people,
-            event_types=frozenset(DEFAULT_PEOPLE_EVENT_TYPES),
-            digest=people.render_digest,
-        ),
-    ]
+    """The deployed channels, built by the poller's own wiring (so a new channel reaches
+    these tests by itself), each on a RecordingPublisher."""
+    names = {EVENTS_TOPIC: "sns", BUS: "events", PEOPLE_TOPIC: "people"}
+    publishers = {name: RecordingPublisher(clock) for name in names.values()}
+    settings = Settings(
+        TABLE, EVENTS_TOPIC, REGION, event_bus_name=BUS, people_topic_arn=PEOPLE_TOPIC
+    )
+    channels = channel_set(
+        settings,
+        topic=lambda arn: publishers[names[arn]],
+        bus=lambda name: publishers[names[name]],
+    )
+    assert {channel.name for channel in channels} == set(publishers), "a channel is new"
     return publishers, channels

@@ -104,3 +104,11 @@ class Publisher(Protocol[Message]):
     def send(self, messages: Sequence[Message]) -> dict[int, str]:
         """Send every message; return the index and error of each one that failed."""
         ...
+
+
+class Topic(Publisher[Message], Protocol):
+    """A topic's publisher: one message per event, or one digest of many for people."""
+
+    def render_digest(self, events: Sequence[JobEvent]) -> Message:
+        """One message summarising many events, within the channel's limits."""
+        ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from poller.aws import RETRY_CONFIG
 from poller.catch_up import LambdaCatchUp
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     import boto3
 
+    from poller.ports import Publisher, Topic
     from poller.settings import Settings
 
 
@@ -90,16 +91,30 @@ def catch_up(function_arn: str, session: boto3.session.Session | None = None) ->
 
 
 def channels(config: Settings, session: boto3.session.Session | None = None) -> list[Channel]:
-    """The events topic and the bus get everything; the people topic what people want."""
+    """The deployed channels, on SNS and EventBridge."""
     sns = session.client("sns", config=RETRY_CONFIG) if session else None
     events = session.client("events", config=RETRY_CONFIG) if session else None
+    return channel_set(
+        config,
+        topic=lambda arn: SnsPublisher(arn, client=sns),
+        bus=lambda name: EventBridgePublisher(name, client=events),
+    )
+
+
+def channel_set(
+    config: Settings,
+    topic: Callable[[str], Topic[Any]],
+    bus: Callable[[str], Publisher[Any]],
+) -> list[Channel]:
+    """The events topic and the bus get everything; the people topic what people want, or
+    one digest in a storm. The tests build the same set on their own publishers."""
     every = [
-        Channel("sns", SnsPublisher(config.topic_arn, client=sns)),
-        Channel("events", EventBridgePublisher(config.event_bus_name, client=events)),
+        Channel("sns", topic(config.topic_arn)),
+        Channel("events", bus(config.event_bus_name)),
     ]
     if config.people_topic_arn is None:
         return every
-    people_topic = SnsPublisher(config.people_topic_arn, client=sns)
+    people_topic = topic(config.people_topic_arn)
     people = Channel(
         "people",
         people_topic,
