@@ -31,10 +31,10 @@ from hypothesis.stateful import (
 )
 
 from job_events.vocabulary import EventType
-from poller.core import LISTING_LAG, classify, is_stuck
 from poller.errors import JobListingError
 from poller.models import JobSummary, Scope
 from poller.poll import PollResult, PollRun, poll
+from poller.rules import LISTING_LAG, classify, is_stuck
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
