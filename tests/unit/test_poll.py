@@ -16,95 +16,14 @@ import pytest
 from job_events.vocabulary import EventType
 from poller.delivery import CLAIM_MARGIN_SECONDS
 from poller.models import Scope
-from poller.poll import PollResult, PollRun, poll
+from poller.poll import PollResult, poll
 from poller.report import summary
 from tests.fakes import (
     START,
-    Heard,
-    MemorySource,
-    MemoryStore,
-    ScriptedClock,
     job_arn,
-    recording_channels,
     solution_version_arn,
 )
-
-STUCK_AFTER = timedelta(hours=6)
-SAFETY = 10.0
-
-
-class World:
-    """A notifier's adapters in memory, on one scripted clock."""
-
-    def __init__(
-        self, page_size: int = 100, storm_threshold: int = 20, scopes: tuple[Scope, ...] = ()
-    ) -> None:
-        self.clock = ScriptedClock(START)
-        self.source = MemorySource(self.clock, page_size=page_size)
-        self.store = MemoryStore(self.clock)
-        self.publishers, self.channels = recording_channels(self.clock)
-        self.storm_threshold = storm_threshold
-        self.scopes = scopes or (Scope(),)
-        self.runs = 0
-        self.deadlines: list[float] = []
-        self.catch_up_seconds: float | None = None  # as deployed: a catch-up run's time
-
-    def run(
-        self, seconds: float = 60.0, run_id: str | None = None, *, catch_up: bool = False
-    ) -> PollResult:
-        self.clock.advance(1)
-        self.runs += 1
-        deadline = self.clock.time() + seconds
-        spec = replace(
-            self.spec(deadline, run_id), catch_up_seconds=self.catch_up_seconds, catch_up=catch_up
-        )
-        result = poll(self.source, self.store, self.channels, spec)
-        assert self.clock.time() <= deadline, "the run went past its deadline"
-        return result
-
-    def spec(self, deadline: float, run_id: str | None = None) -> PollRun:
-        return PollRun(
-            region="us-east-1",
-            now=self.clock.now(),
-            run_id=run_id or f"run-{self.runs}",
-            stuck_after=STUCK_AFTER,
-            time_left=lambda: deadline - self.clock.time(),
-            clock=self.clock.time,
-            scopes=self.scopes,
-            storm_threshold=self.storm_threshold,
-            safety_margin=SAFETY,
-        )
-
-    def heard(self, channel: str = "sns") -> list[tuple[str, str | None, str | None]]:
-        """(job, previous, status) per announcement, oldest first; the list is then cleared."""
-        heard = self.publishers[channel].heard
-        told = [(h.arn.rsplit("/", 1)[-1], h.previous_status, h.status) for h in heard]
-        heard.clear()
-        return told
-
-    def events(self, channel: str = "sns") -> list[Heard]:
-        return list(self.publishers[channel].heard)
-
-    def later(self, minutes: float) -> None:
-        self.clock.advance(minutes * 60)
-
-
-def watching(world: World, *jobs: tuple[str, str]) -> list[str]:
-    """Jobs that exist before the first poll, which then records them silently."""
-    arns = [world.source.put(name, status) for name, status in jobs]
-    world.later(1)
-    assert world.run().first_run
-    assert world.heard() == []
-    return arns
-
-
-def all_moved(world: World, count: int, before: str, after: str, **fields: Any) -> list[str]:
-    """`count` jobs recorded at `before` by a first poll, each since moved to `after`."""
-    arns = watching(world, *[(f"job-{i}", before) for i in range(count)])
-    for arn in arns:
-        world.source.move(arn, after, **fields)
-    return arns
-
+from tests.world import SAFETY, World, all_moved, watching
 
 # --- bounded work: every run ends before its deadline and makes progress -------------------
 

@@ -6,84 +6,23 @@ per piece of wiring (real calls, conditions, pagination, the template)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 import pytest
 
 from job_events.vocabulary import EventType
 from poller.models import Scope
-from poller.poll import PollRun, poll
-from tests.fakes import (
-    MemorySource,
-    MemoryStore,
-    RecordingPublisher,
-    ScriptedClock,
-    recording_channels,
-)
-
-if TYPE_CHECKING:
-    from poller.poll import PollResult
-
-Told = tuple[str, str | None, str | None]  # job name, previous status, status
+from tests.world import World, told
 
 
-@dataclass
-class Notifier:
-    """A deployed notifier in memory: its source, store and three channels on one clock."""
-
-    storm_threshold: int = 20
-    clock: ScriptedClock = field(
-        default_factory=lambda: ScriptedClock(datetime(2026, 11, 2, tzinfo=UTC))
-    )
-    polls: int = 0
-
-    def __post_init__(self) -> None:
-        self.source = MemorySource(self.clock)
-        self.store = MemoryStore(self.clock)
-        publishers, self.channels = recording_channels(self.clock)
-        self.topic = publishers["sns"]  # the events topic: every event
-        self.bus = publishers["events"]  # the event bus: every event
-        self.people = publishers["people"]  # what people want, or one digest
-
-    def poll(self, seconds: float = 60.0, run_id: str = "") -> PollResult:
-        """One scheduled poll, a minute after the last, that must end by its deadline."""
-        self.polls += 1
-        self.clock.advance(60)
-        deadline = self.clock.time() + seconds
-        run = PollRun(
-            region="us-east-1",
-            now=self.clock.now(),
-            run_id=run_id or f"poll-{self.polls}",
-            stuck_after=timedelta(hours=6),
-            time_left=lambda: deadline - self.clock.time(),
-            clock=self.clock.time,
-            storm_threshold=self.storm_threshold,
-            safety_margin=10.0,
-        )
-        result = poll(self.source, self.store, self.channels, run)
-        assert self.clock.time() <= deadline, f"{run.run_id} ran past its deadline"
-        return result
-
-    def jobs(self, stem: str, count: int, status: str) -> list[str]:
-        """Jobs created now, `stem-0` ...; their ARNs."""
-        return [self.source.put(f"{stem}-{i}", status) for i in range(count)]
-
-    def status(self, arn: str) -> object:
-        return self.store.items[arn].status
+def minutely(storm_threshold: int = 20) -> World:
+    """A deployed notifier polled every minute."""
+    return World(storm_threshold=storm_threshold, tick=60, start=datetime(2026, 11, 2, tzinfo=UTC))
 
 
-def told(channel: RecordingPublisher) -> list[Told]:
-    """What the channel heard since the last call, in order; digests count per job."""
-    heard = [(h.arn.rsplit("/", 1)[-1], h.previous_status, h.status) for h in channel.heard]
-    channel.heard.clear()
-    return heard
-
-
-def baseline_taken(notifier: Notifier) -> None:
+def baseline_taken(notifier: World) -> None:
     """The first poll: it records the jobs that exist and announces nothing."""
-    result = notifier.poll()
+    result = notifier.run()
     assert result.first_run
     assert result.clean
     assert told(notifier.topic) == []
@@ -93,7 +32,7 @@ def baseline_taken(notifier: Notifier) -> None:
 
 
 def test_a_first_run_with_no_jobs_completes_its_baseline() -> None:
-    notifier = Notifier()
+    notifier = minutely()
     baseline_taken(notifier)
     assert notifier.store.scopes[Scope()].baseline_complete
     notifier.source.put("undated", "PENDING")
@@ -102,7 +41,7 @@ def test_a_first_run_with_no_jobs_completes_its_baseline() -> None:
         {k: v for k, v in s.items() if k != "creationDateTime"} for s in summaries
     ]
 
-    second = notifier.poll()
+    second = notifier.run()
 
     assert not second.first_run
     assert told(notifier.topic) == [("undated", None, "PENDING")]
@@ -111,13 +50,13 @@ def test_a_first_run_with_no_jobs_completes_its_baseline() -> None:
 def test_between_two_polls_a_skipped_state_and_a_job_created_and_failed_are_one_event_each() -> (
     None
 ):
-    notifier = Notifier()
+    notifier = minutely()
     (quick,) = notifier.jobs("quick", 1, "PENDING")
     baseline_taken(notifier)
     notifier.source.move(quick, "ACTIVE")  # never seen IN PROGRESS
     flash = notifier.source.put("flash", "CREATE FAILED", failureReason="role cannot read")
 
-    notifier.poll()
+    notifier.run()
 
     assert sorted(told(notifier.topic)) == [
         ("flash", None, "CREATE FAILED"),
@@ -130,14 +69,14 @@ def test_between_two_polls_a_skipped_state_and_a_job_created_and_failed_are_one_
 
 
 def test_more_people_facing_changes_than_the_threshold_are_one_digest_for_people() -> None:
-    notifier = Notifier(storm_threshold=3)
+    notifier = minutely(storm_threshold=3)
     arns = notifier.jobs("job", 7, "IN PROGRESS")
     baseline_taken(notifier)
     for arn in arns[:4]:
         notifier.source.move(arn, "CREATE FAILED", failureReason="role lost s3 access")
     people_calls = notifier.people.calls
 
-    storm = notifier.poll()
+    storm = notifier.run()
 
     assert storm.storm
     assert storm.published == 4
@@ -151,7 +90,7 @@ def test_more_people_facing_changes_than_the_threshold_are_one_digest_for_people
 
     for arn in arns[4:]:  # exactly the threshold: a message each
         notifier.source.move(arn, "ACTIVE")
-    calm = notifier.poll()
+    calm = notifier.run()
 
     assert not calm.storm
     assert not any(h.digest for h in notifier.people.heard)
@@ -159,14 +98,14 @@ def test_more_people_facing_changes_than_the_threshold_are_one_digest_for_people
 
 
 def test_a_failed_digest_is_sent_again_without_resending_the_events() -> None:
-    notifier = Notifier(storm_threshold=3)
+    notifier = minutely(storm_threshold=3)
     arns = notifier.jobs("job", 5, "IN PROGRESS")
     baseline_taken(notifier)
     for arn in arns:
         notifier.source.move(arn, "ACTIVE")
     notifier.people.fails = lambda _event: True
 
-    failed = notifier.poll()
+    failed = notifier.run()
 
     assert failed.storm
     assert failed.publish_failures == 5
@@ -176,7 +115,7 @@ def test_a_failed_digest_is_sent_again_without_resending_the_events() -> None:
     notifier.people.fails = lambda _event: False
     sent = notifier.topic.calls, notifier.bus.calls
 
-    retried = notifier.poll()
+    retried = notifier.run()
 
     assert retried.published == 5
     assert (notifier.topic.calls, notifier.bus.calls) == sent, "machines are not sent it again"
@@ -189,13 +128,13 @@ def test_a_failed_digest_is_sent_again_without_resending_the_events() -> None:
 
 
 def test_a_channel_that_failed_is_sent_the_announcement_alone_next_poll() -> None:
-    notifier = Notifier()
+    notifier = minutely()
     (arn,) = notifier.jobs("half", 1, "IN PROGRESS")
     baseline_taken(notifier)
     notifier.source.move(arn, "ACTIVE")
     notifier.bus.fails = lambda _event: True
 
-    failed = notifier.poll()
+    failed = notifier.run()
 
     assert failed.publish_failures == 1
     assert not failed.clean
@@ -205,7 +144,7 @@ def test_a_channel_that_failed_is_sent_the_announcement_alone_next_poll() -> Non
     notifier.bus.fails = lambda _event: False
     sent = notifier.topic.calls, notifier.people.calls
 
-    retried = notifier.poll()
+    retried = notifier.run()
 
     assert retried.clean
     assert told(notifier.bus) == [("half-0", "IN PROGRESS", "ACTIVE")]
@@ -215,7 +154,7 @@ def test_a_channel_that_failed_is_sent_the_announcement_alone_next_poll() -> Non
 
 
 def test_near_the_deadline_whole_chunks_go_and_the_rest_waits_for_the_next_poll() -> None:
-    notifier = Notifier()
+    notifier = minutely()
     arns = notifier.jobs("job", 25, "PENDING")
     baseline_taken(notifier)
     for arn in arns:
@@ -223,7 +162,7 @@ def test_near_the_deadline_whole_chunks_go_and_the_rest_waits_for_the_next_poll(
     notifier.topic.cost = notifier.bus.cost = 2.0  # slow publishing, learnt from chunk 1
 
     # 10 s of safety margin, and about 5 s of work: room for one chunk of 10.
-    short = notifier.poll(seconds=15.5)
+    short = notifier.run(seconds=15.5)
 
     assert short.published == 10
     assert short.deferred == 15
@@ -231,7 +170,7 @@ def test_near_the_deadline_whole_chunks_go_and_the_rest_waits_for_the_next_poll(
     first = told(notifier.topic)
     notifier.topic.cost = notifier.bus.cost = 0.05
 
-    rest = notifier.poll()
+    rest = notifier.run()
 
     assert rest.published == 15
     assert rest.clean
@@ -249,7 +188,7 @@ def test_near_the_deadline_whole_chunks_go_and_the_rest_waits_for_the_next_poll(
 def test_a_change_listed_late_is_found_within_the_watermarks_margin(
     behind: timedelta, found_between_full_reads: bool
 ) -> None:
-    notifier = Notifier()
+    notifier = minutely()
     late, other = notifier.jobs("job", 2, "IN PROGRESS")
     baseline_taken(notifier)
     notifier.source.move(late, "ACTIVE")
@@ -260,36 +199,36 @@ def test_a_change_listed_late_is_found_within_the_watermarks_margin(
     notifier.source.faults.odd = lambda summaries: [
         before if s["batchSegmentJobArn"] == late else s for s in summaries
     ]
-    assert notifier.poll().clean
+    assert notifier.run().clean
     assert told(notifier.topic) == [("job-1", "IN PROGRESS", "ACTIVE")]
     notifier.source.faults.odd = None
 
-    between = notifier.poll()
+    between = notifier.run()
 
     assert not between.full_read
     heard = [("job-0", "IN PROGRESS", "ACTIVE")]
     assert told(notifier.topic) == (heard if found_between_full_reads else [])
     notifier.clock.advance(3600)  # the hourly full read finds it in any case
-    assert notifier.poll().full_read
+    assert notifier.run().full_read
     assert told(notifier.topic) == ([] if found_between_full_reads else heard)
 
 
 def test_the_watermark_does_not_pass_a_change_that_was_not_delivered() -> None:
-    notifier = Notifier()
+    notifier = minutely()
     stuck_in_delivery, other = notifier.jobs("job", 2, "PENDING")
     baseline_taken(notifier)
     watermark = notifier.store.scopes[Scope()].watermark
     notifier.source.move(stuck_in_delivery, "ACTIVE")
     notifier.topic.fails = lambda event: event.batch_segment_job_arn == stuck_in_delivery
-    assert notifier.poll().publish_failures == 1
+    assert notifier.run().publish_failures == 1
     notifier.clock.advance(20 * 60)
     notifier.source.move(other, "ACTIVE")
-    assert notifier.poll().publish_failures == 1
+    assert notifier.run().publish_failures == 1
     assert told(notifier.topic) == [("job-1", "PENDING", "ACTIVE")]
     assert notifier.store.scopes[Scope()].watermark == watermark
     notifier.topic.fails = lambda _event: False
 
-    delivered = notifier.poll()
+    delivered = notifier.run()
 
     assert not delivered.full_read
     assert told(notifier.topic) == [("job-0", "PENDING", "ACTIVE")]
@@ -303,23 +242,23 @@ def test_the_watermark_does_not_pass_a_change_that_was_not_delivered() -> None:
 
 
 def test_a_claim_left_by_a_dead_poll_is_taken_over_once_its_lease_lapses() -> None:
-    notifier = Notifier()
+    notifier = minutely()
     (arn,) = notifier.jobs("orphan", 1, "PENDING")
     baseline_taken(notifier)
     notifier.source.move(arn, "ACTIVE")
     item = notifier.store.items[arn]
     item.claimed_by, item.claim_expires_at = "dead-poll", notifier.clock.time() + 150
 
-    blocked = notifier.poll()
+    blocked = notifier.run()
 
     assert blocked.claims_lost == 1
     assert told(notifier.topic) == []
     notifier.clock.advance(120)  # past the lease
 
-    taken_over = notifier.poll()
+    taken_over = notifier.run()
 
     assert taken_over.published == 1
     assert told(notifier.topic) == [("orphan-0", "PENDING", "ACTIVE")]
-    notifier.poll()
+    notifier.run()
     assert told(notifier.topic) == [], "announced once"
     assert EventType.JOB_SUCCEEDED.value in {h.event_type for h in notifier.bus.heard}

@@ -17,7 +17,7 @@ from poller.errors import SnapshotError
 from poller.models import Scope
 from poller.poll import poll
 from tests.fakes import START
-from tests.unit.test_poll import World, all_moved, watching
+from tests.world import World, all_moved, watching
 
 PROD, DEV = "111111111111", "222222222222"
 EAST, WEST = "us-east-1", "eu-west-1"
