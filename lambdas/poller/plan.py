@@ -169,7 +169,3 @@ def believable(state: ScopeState | None, now: datetime) -> ScopeState:
     if state.watermark is not None and state.watermark > now:
         return replace(state, watermark=None)
     return state
-
-
-def catch_up_until(now: datetime, seconds: float) -> datetime:
-    return now + timedelta(seconds=seconds)
