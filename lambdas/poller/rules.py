@@ -138,8 +138,9 @@ def _first_seen(
     job: JobSummary, record: Record | None, scope: ScopeState, now: datetime
 ) -> Decision:
     """A job with no recorded status: part of the silent baseline if it existed, unmoved,
-    when watching began; else news (previousStatus null)."""
-    unrecorded = record is None
+    when watching began; else news (previousStatus null). In a scope removed and added
+    back, what channels heard before counts for nothing: that was while unwatched."""
+    unrecorded = record is None or scope.rewatched
     if (
         unrecorded
         and existed_before_watching(job, scope)

@@ -400,3 +400,29 @@ def test_a_catch_up_run_holds_its_scope_until_its_own_end() -> None:
     assert hold is not None
     assert hold >= started + timedelta(seconds=899), "past any scheduled tick meanwhile"
     assert world.store.scopes[Scope()].catch_up_until is None, "and no longer"
+
+
+def test_a_partly_announced_job_of_a_scope_removed_and_added_back_stays_silent() -> None:
+    # Found by the property test: the record of a job whose first announcement partly
+    # failed holds no status, and skipped the re-added scope's fresh baseline.
+    prod, dev = Scope(None, PROD, EAST), Scope(None, DEV, EAST)
+    world = World(scopes=(prod, dev))
+    world.run()
+    (job,) = jobs_in(world, DEV, EAST, 1, "IN PROGRESS")
+    world.later(1)
+    world.publishers["sns"].fails = lambda _event: True
+    world.run()  # first seen: events and people hear it, the topic does not
+    world.publishers["sns"].fails = lambda _event: False
+    world.heard("events")
+    world.scopes = (prod,)
+    world.run()
+    world.later(60)
+    world.source.move(job, "ACTIVE")  # while nobody watched
+    world.later(60)
+    world.scopes = (prod, dev)
+
+    world.run()
+    world.run()
+
+    assert world.heard("sns") == world.heard("events") == world.heard("people") == []
+    assert world.status(job) == "ACTIVE", "recorded silently"
