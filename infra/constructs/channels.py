@@ -93,7 +93,9 @@ class Channels(Construct):
     def slack_channel(
         self, workspace_id: str, channel_id: str
     ) -> chatbot.SlackChannelConfiguration:
-        """AWS Chatbot posts the people topic's messages (their `https` key) to Slack.
+        """Amazon Q Developer in chat applications (formerly AWS Chatbot; the CloudFormation
+        type is still AWS::Chatbot) posts the people topic's messages (their `https` key) to
+        Slack.
 
         The channel can do nothing in the account: its guardrail denies every action.
         """
@@ -108,7 +110,7 @@ class Channels(Construct):
         return chatbot.SlackChannelConfiguration(
             self,
             "Slack",
-            slack_channel_configuration_name=f"{Stack.of(self).stack_name}-jobs"[:128],
+            slack_channel_configuration_name=chatbot_configuration_name(Stack.of(self)),
             slack_workspace_id=workspace_id,
             slack_channel_id=channel_id,
             notification_topics=[self.people_topic],
@@ -134,6 +136,22 @@ class Channels(Construct):
                     email, dead_letter_queue=self.failed_deliveries, filter_policy=policy
                 )
             )
+
+
+# A channel configuration's name is unique in the account, whatever the region it is
+# created from, and cannot be changed (Amazon Q Developer in chat applications, "Tutorial:
+# Get started with Slack"); CreateSlackChannelConfiguration takes 1 to 128 characters of
+# A-Z, a-z, 0-9, "-" and "_". Stack names and region codes use only letters, digits and "-".
+CHATBOT_NAME_MAX_LENGTH = 128
+CHATBOT_NAME_SUFFIX = "-jobs"
+LONGEST_REGION = 20  # room for a region code; the longest today (ap-southeast-7) has 14
+
+
+def chatbot_configuration_name(stack: Stack) -> str:
+    """`<stack name>-<region>-jobs`: one per stack and region, so the same stack deployed in
+    a second region of the account does not fail with "already exists"."""
+    room = CHATBOT_NAME_MAX_LENGTH - len(CHATBOT_NAME_SUFFIX) - LONGEST_REGION - 1
+    return f"{stack.stack_name[:room]}-{Aws.REGION}{CHATBOT_NAME_SUFFIX}"
 
 
 def dead_letter_queue(scope: Construct, id: str, role: str) -> sqs.Queue:

@@ -37,16 +37,47 @@ ON_FAILURE_DESTINATION = (
     "Failed asynchronous invocations go to an on-failure destination queue; a "
     "DeadLetterConfig would receive the same event twice."
 )
-# Who publishes the public Powertools for AWS Lambda (Python) layer (Powertools docs,
-# "Installation > Lambda Layer"): one account in every region of the aws partition, and one
-# account per region in the only China and GovCloud regions it is published in.
+# Where the public Powertools for AWS Lambda (Python) layer is published, each region once,
+# as its documentation lists it (POWERTOOLS_LAYER_DOCS, "Lambda Layer"; python3.13). Read
+# there again before changing the layer (POWERTOOLS_LAYER_NAME, powertoolsLayerVersion).
+POWERTOOLS_LAYER_DOCS = (
+    "https://docs.aws.amazon.com/powertools/python/latest/getting-started/install/"
+)
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python313-arm64"
+# "All regional Layer ARNs", its x86_64 and arm64 tabs: the aws partition, one publisher.
 POWERTOOLS_ACCOUNT = "017000801446"
+POWERTOOLS_X86_64_REGIONS = frozenset(
+    """
+    af-south-1 ap-east-1 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-south-1 ap-south-2
+    ap-southeast-1 ap-southeast-2 ap-southeast-3 ap-southeast-4 ap-southeast-5 ap-southeast-7
+    ca-central-1 ca-west-1 eu-central-1 eu-central-2 eu-north-1 eu-south-1 eu-south-2
+    eu-west-1 eu-west-2 eu-west-3 il-central-1 me-central-1 me-south-1 mx-central-1
+    sa-east-1 us-east-1 us-east-2 us-west-1 us-west-2
+    """.split()  # noqa: SIM905 (as the docs list them, a region a word)
+)
+POWERTOOLS_ARM64_REGIONS = frozenset(
+    """
+    af-south-1 ap-east-1 ap-northeast-1 ap-northeast-2 ap-northeast-3 ap-south-1 ap-south-2
+    ap-southeast-1 ap-southeast-2 ap-southeast-3 ap-southeast-4 ap-southeast-5 ap-southeast-7
+    ca-central-1 eu-central-1 eu-central-2 eu-north-1 eu-south-1 eu-south-2
+    eu-west-1 eu-west-2 eu-west-3 il-central-1 me-central-1 me-south-1 mx-central-1
+    sa-east-1 us-east-1 us-east-2 us-west-1 us-west-2
+    """.split()  # noqa: SIM905 (as the docs list them, a region a word)
+)
+# "AWS China regions" and "AWS GovCloud regions": both architectures, one publisher each.
 POWERTOOLS_ACCOUNTS_OUTSIDE_AWS_PARTITION = {
     "cn-north-1": "498634801083",
     "us-gov-east-1": "165087284144",
     "us-gov-west-1": "165093116878",
 }
+# The functions run on arm64 with the arm64 layer. Where only the x86_64 layer is published,
+# or none, the deploy stops with that reason before creating anything (published_here).
+POWERTOOLS_PUBLISHED_REGIONS = sorted(
+    POWERTOOLS_X86_64_REGIONS
+    | POWERTOOLS_ARM64_REGIONS
+    | set(POWERTOOLS_ACCOUNTS_OUTSIDE_AWS_PARTITION)
+)
+POWERTOOLS_X86_64_ONLY_REGIONS = sorted(POWERTOOLS_X86_64_REGIONS - POWERTOOLS_ARM64_REGIONS)
 
 
 class PowertoolsFunction(Construct):
@@ -157,9 +188,10 @@ class PowertoolsFunction(Construct):
             skip_checkov(
                 self.function,
                 "CKV_AWS_115",
-                "No reserved concurrency by default: a reservation comes out of the account's "
-                "unreserved pool, which new accounts have at its minimum of 10, so any "
-                "reservation fails deploy there. The poller opts in with reservedConcurrency.",
+                "No reserved concurrency by default: Lambda keeps 100 of an account's "
+                "concurrency unreserved, so a reservation needs a concurrency quota of at least "
+                "the reservation plus 100 (plus other functions' reservations), and new accounts "
+                "start with a reduced quota. The poller opts in with reservedConcurrency.",
             )
 
 
@@ -169,7 +201,7 @@ class PowertoolsLayerPublisher(Construct):
     Chosen at deploy time by conditions on the partition and region: a mapping lookup is not
     an option, as CloudFormation fails a lookup of a region the mapping does not list even
     in the branch of a condition it does not take. A rule stops the deploy, with a message,
-    where no Powertools layer is published.
+    where the documentation lists no Powertools layer, or only the x86_64 one.
     """
 
     ID = "PowertoolsLayerPublisher"
@@ -183,22 +215,7 @@ class PowertoolsLayerPublisher(Construct):
 
     def __init__(self, scope: Construct, id: str) -> None:
         super().__init__(scope, id)
-        regions = list(POWERTOOLS_ACCOUNTS_OUTSIDE_AWS_PARTITION)
-        in_aws_partition = Fn.condition_equals(Aws.PARTITION, "aws")
-        CfnRule(
-            self,
-            "PublishedHere",
-            assertions=[
-                CfnRuleAssertion(
-                    assert_=Fn.condition_or(
-                        in_aws_partition, Fn.condition_contains(regions, Aws.REGION)
-                    ),
-                    assert_description="The public Powertools for AWS Lambda layer is "
-                    "published in the aws partition and, outside it, only in "
-                    f"{', '.join(regions)}: this stack cannot be deployed in this region.",
-                )
-            ],
-        )
+        CfnRule(self, "PublishedHere", assertions=published_here())
         # The innermost choice needs no condition: the rule leaves only that region.
         *conditional, (_, account) = POWERTOOLS_ACCOUNTS_OUTSIDE_AWS_PARTITION.items()
         for region, publisher in reversed(conditional):
@@ -206,5 +223,58 @@ class PowertoolsLayerPublisher(Construct):
                 self, f"In{region}", expression=Fn.condition_equals(Aws.REGION, region)
             )
             account = Fn.condition_if(in_region.logical_id, publisher, account).to_string()
-        in_aws = CfnCondition(self, "InAwsPartition", expression=in_aws_partition)
+        in_aws = CfnCondition(
+            self, "InAwsPartition", expression=Fn.condition_equals(Aws.PARTITION, "aws")
+        )
         self.account = Fn.condition_if(in_aws.logical_id, POWERTOOLS_ACCOUNT, account).to_string()
+
+
+def no_layer_here() -> str:
+    outside = ", ".join(POWERTOOLS_ACCOUNTS_OUTSIDE_AWS_PARTITION)
+    return (
+        "The public Powertools for AWS Lambda (Python) layer is not listed for this region in "
+        f"{POWERTOOLS_LAYER_DOCS} (outside the aws partition it is published only in "
+        f"{outside}): this stack cannot be deployed here. Once the documentation lists the "
+        "region, add it in infra/constructs/powertools_function.py."
+    )
+
+
+def no_arm64_layer_here() -> str:
+    return (
+        "Only the x86_64 Powertools layer is published in "
+        f"{', '.join(POWERTOOLS_X86_64_ONLY_REGIONS)} ({POWERTOOLS_LAYER_DOCS}), and this "
+        "stack's functions run on arm64: deploy it in a region with the arm64 layer."
+    )
+
+
+def published_here() -> list[CfnRuleAssertion]:
+    """The deploy's region has the arm64 layer; each assertion names one way it may not.
+
+    They never fail together, so the deploy gives one reason.
+    """
+    assertions = [
+        CfnRuleAssertion(
+            assert_=Fn.condition_contains(POWERTOOLS_PUBLISHED_REGIONS, Aws.REGION),
+            assert_description=no_layer_here(),
+        )
+    ]
+    if POWERTOOLS_X86_64_ONLY_REGIONS:
+        assertions.append(
+            CfnRuleAssertion(
+                assert_=Fn.condition_not(
+                    Fn.condition_contains(POWERTOOLS_X86_64_ONLY_REGIONS, Aws.REGION)
+                ),
+                assert_description=no_arm64_layer_here(),
+            )
+        )
+    return assertions
+
+
+def layer_refusal(region: str) -> str | None:
+    """Why the rule above would stop a deploy to `region`, or None: the same check, for synth
+    to make when it knows the region (the CDK CLI's CDK_DEFAULT_REGION)."""
+    if region not in POWERTOOLS_PUBLISHED_REGIONS:
+        return no_layer_here()
+    if region in POWERTOOLS_X86_64_ONLY_REGIONS:
+        return no_arm64_layer_here()
+    return None

@@ -1,4 +1,5 @@
-"""Optional Slack incoming-webhook forwarder, for teams without AWS Chatbot."""
+"""Optional Slack incoming-webhook forwarder, for teams without Amazon Q Developer in chat
+applications (formerly AWS Chatbot)."""
 
 from __future__ import annotations
 
