@@ -135,9 +135,10 @@ class Notifier(Construct):
             # Lambda's longest: a catch-up run lists a scope too large for a scheduled run,
             # whose own time (RUN_SECONDS) stays shorter than the period.
             timeout=Duration.seconds(LAMBDA_MAX_TIMEOUT_SECONDS),
-            # Opt-in (reservedConcurrency): a reservation fails deploy in accounts whose
-            # concurrency quota is 10. Overlapping polls are safe without it: each transition
-            # is claimed before it is published.
+            # Opt-in (reservedConcurrency): Lambda keeps 100 of the account's concurrency
+            # unreserved, so a reservation fails the deploy unless the region's concurrency
+            # quota is at least the reservation plus 100. Overlapping polls are safe without
+            # it: each transition is claimed before it is published.
             reserved_concurrent_executions=config.reserved_concurrency,
             log_key=log_key,
             # Named when it watches other accounts: each member role trusts this name.
