@@ -283,7 +283,8 @@ def test_failed_runs_are_kept(default_template: Template) -> None:
 def test_reserved_concurrency_is_opt_in(
     default_template: Template, all_options_template: Template
 ) -> None:
-    # Lambda keeps 100 of an account's concurrency unreserved: a reservation needs a quota of at least itself plus 100, which a new account's reduced quota may not have.
+    # Lambda keeps 100 of an account's concurrency unreserved: a reservation needs a quota
+    # of at least itself plus 100, which a new account's reduced quota may not have.
     for function in default_template.find_resources("AWS::Lambda::Function").values():
         assert "ReservedConcurrentExecutions" not in function["Properties"]
     assert poller(synth({"reservedConcurrency": "3"}))["ReservedConcurrentExecutions"] == 3
