@@ -77,11 +77,21 @@ node_modules/.package-lock.json: package.json
 	npm install --no-audit --no-fund
 	touch $@
 
-# The app has two stacks: the notifier, and PersonalizeJobReader for member accounts
-# (make deploy STACK=PersonalizeJobReader ARGS="-c centralAccount=111122223333").
+# Deploys what settings.toml says. The app has two stacks: the notifier, and
+# PersonalizeJobReader for member accounts (make deploy STACK=PersonalizeJobReader
+# ARGS="--profile member-account"). ARGS go to the CDK CLI; `-c name=value` there overrides
+# a setting for this run only. It synthesizes first, then compares the template with the
+# deployed one: if the deploy would remove a subscription, the StackSet or its targets, or
+# delete or rename a named role, it names each and asks (CONFIRM=yes answers for a run
+# that no one watches). The deploy is of the very assembly checked (--app cdk.out).
 STACK ?= PersonalizeSegmentJobNotifier
+CDK := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk
 deploy: $(STAMP) node_modules/.package-lock.json
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npx cdk deploy $(STACK) $(ARGS)
+	rm -rf cdk.out
+	$(CDK) synth $(STACK) --quiet $(ARGS)
+	$(PY) -m infra.deploy_check $(STACK) cdk.out/$(STACK).template.json \
+		$(if $(filter yes,$(CONFIRM)),--yes) -- $(ARGS)
+	$(CDK) deploy $(STACK) --app cdk.out $(ARGS)
 
 clean:
 	rm -rf $(VENV) cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache

@@ -1,28 +1,39 @@
 """The stack's configuration: typed, validated in one place, read from CDK context.
 
-Each value can be given as `cdk synth|deploy -c name=value`. A bad value fails synth with
-a message that names it.
+The settings live in settings.toml, which app.py reads (`read_settings`) as the context's
+defaults; `cdk synth|deploy -c name=value` overrides one for one run. A bad value, an
+unknown name, or a combination that cannot work fails synth with a message that names it.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+import tomllib
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import aws_logs as logs
 
+from job_events.arns import arn_part
 from job_events.vocabulary import (
     ACCOUNT_ID_PATTERN,
     DEFAULT_MEMBER_ROLE_NAME,
     DEFAULT_PEOPLE_EVENT_TYPES,
     DEFAULT_STORM_THRESHOLD,
     DEFAULT_STUCK_AFTER_MINUTES,
+    PERSONALIZE_REGIONS,
+    PERSONALIZE_REGIONS_URL,
     REGION_PATTERN,
     ROLE_NAME_PATTERN,
     SOLUTION_VERSION_ARN_PATTERN,
     EventType,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
 
 STACK_NAME = "PersonalizeSegmentJobNotifier"
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
@@ -244,6 +255,8 @@ class NotifierConfig:
     # With OUs, a service-managed StackSet creates the member role in their accounts.
     member_organizational_units: tuple[str, ...] = ()
     stack_set_call_as: str = "DELEGATED_ADMIN"
+    # Regions accepted beyond PERSONALIZE_REGIONS: Amazon Personalize launched there since.
+    allow_regions: tuple[str, ...] = ()
 
     @property
     def people_event_types(self) -> tuple[str, ...]:
@@ -314,6 +327,7 @@ class NotifierConfig:
             stack_set_call_as=_one_of(
                 "stackSetCallAs", get("stackSetCallAs"), STACK_SET_CALLERS, "DELEGATED_ADMIN"
             ),
+            allow_regions=_matching("allowRegions", get("allowRegions"), _REGION, "a region name"),
         )
 
 
@@ -336,8 +350,175 @@ class MemberConfig:
 
 
 def _solution_version_arns(raw: Any) -> tuple[str, ...]:
-    arns = _as_list("solutionVersionArns", raw)
+    """Each once: a version listed twice means the same as once (the poller would otherwise
+    scan it twice, each scan racing the other for every claim)."""
+    arns = tuple(dict.fromkeys(_as_list("solutionVersionArns", raw)))
     for arn in arns:
         if not _SOLUTION_VERSION_ARN.match(arn):
             raise ConfigError(f"solutionVersionArns: {arn!r} is not a solution version ARN")
     return arns
+
+
+# Context keys that are the CDK's own, never ours: feature flags (`@aws-cdk/...`), the CLI's
+# and the library's settings (`aws:cdk:...`, `aws-cdk:...`, `cdk-...`, `cli-telemetry`),
+# cached lookups (`availability-zones:account=...:region=...`), `acknowledged-issue-numbers`.
+# Every key of ours is one camelCase word, so none of these ever shadows a typo of ours.
+_CDK_KEY_PREFIXES = ("@", "aws:", "aws-cdk", "cdk", "cli-")
+_CDK_KEYS = frozenset({"acknowledged-issue-numbers"})
+
+
+def is_cdk_key(key: str) -> bool:
+    """Whether a context key belongs to the CDK (left alone), rather than to this app."""
+    return key.startswith(_CDK_KEY_PREFIXES) or ":" in key or "/" in key or key in _CDK_KEYS
+
+
+@cache
+def known_settings() -> frozenset[str]:
+    """Every setting the app reads: the configurations ask for each of their keys, given or
+    not, so recording what they ask for lists them all (and a new setting joins by itself)."""
+    names: set[str] = set()
+
+    def record(name: str) -> None:
+        names.add(name)
+
+    NotifierConfig.from_context(record)
+    MemberConfig.from_context(record)
+    return frozenset(names)
+
+
+def _fold(key: str) -> str:
+    return key.lower().replace("-", "").replace("_", "")
+
+
+def _unknown(key: str) -> str:
+    """`key` is no setting: say so, naming the nearest setting if one is near."""
+    known = {_fold(name): name for name in known_settings()}
+    nearest = difflib.get_close_matches(_fold(key), known, n=1, cutoff=0.6)
+    if nearest:
+        return f"{key}: no such setting (did you mean {known[nearest[0]]}?)"
+    return f"{key}: no such setting (README.md, Configuration, lists them)"
+
+
+def check_keys(keys: Iterable[str]) -> None:
+    """Refuse context keys that are neither a setting nor the CDK's own: a mistyped name
+    would otherwise be ignored, and its setting left at its default."""
+    unknown = [key for key in keys if key not in known_settings() and not is_cdk_key(key)]
+    if unknown:
+        raise ConfigError("; ".join(_unknown(key) for key in unknown))
+
+
+# What a settings file's value may be: what `-c` could give (a string), or its typed form.
+_SETTING_TYPES = (str, int, float, bool)
+
+
+def read_settings(path: Path) -> dict[str, Any]:
+    """The settings a TOML file gives, by their context names; every name must be a setting.
+
+    Raises ConfigError naming the file, and the key at fault.
+    """
+    try:
+        settings = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise ConfigError(f"{path.name}: {err}") from None
+    problems = [
+        _misplaced(key, value) for key, value in settings.items() if key not in known_settings()
+    ]
+    problems += [
+        f"{key}: expected a string, a number, true or false, or a list of strings, got {value!r}"
+        for key, value in settings.items()
+        if key in known_settings() and not _plain(value)
+    ]
+    if problems:
+        raise ConfigError(f"{path.name}: " + "; ".join(problems))
+    return settings
+
+
+def _misplaced(key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        return f"[{key}]: a table, but settings are top-level `name = value` lines"
+    if is_cdk_key(key):
+        return f"{key}: a CDK setting, which belongs in cdk.json's context"
+    return _unknown(key)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, list):
+        return all(isinstance(item, str) for item in value)
+    return isinstance(value, _SETTING_TYPES)
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where the notifier stack deploys, as far as synth knows it. The stack is
+    environment-agnostic: it deploys to the account and region of the CDK CLI's credentials,
+    which the CLI passes to the app as CDK_DEFAULT_ACCOUNT and CDK_DEFAULT_REGION."""
+
+    account: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Home:
+        account = environ.get("CDK_DEFAULT_ACCOUNT", "")
+        region = environ.get("CDK_DEFAULT_REGION", "")
+        return cls(
+            account=account if _ACCOUNT.match(account) else None,
+            region=region if _REGION.match(region) else None,
+        )
+
+
+def check_watchable(config: NotifierConfig, home: Home | None = None) -> None:
+    """Refuse what the poller could not watch: a region without Amazon Personalize, a
+    solution version outside the watched accounts and regions. Without `home`, what the
+    settings alone decide; with it, the stack's own account and region (watched when
+    `accounts` or `regions` is not given) too.
+    """
+    home = home or Home()
+    _check_regions(config, home)
+    _check_solution_versions(config, home)
+
+
+def _check_regions(config: NotifierConfig, home: Home) -> None:
+    allowed = {*PERSONALIZE_REGIONS, *config.allow_regions}
+    where = f"(its regions: {PERSONALIZE_REGIONS_URL})"
+    if config.regions:
+        missing = [region for region in config.regions if region not in allowed]
+        if missing:
+            raise ConfigError(
+                f"regions: Amazon Personalize is not in {', '.join(missing)} {where}; if it "
+                f"has launched there since, add {'them' if len(missing) > 1 else 'it'} to "
+                f"allowRegions"
+            )
+    elif home.region and home.region not in allowed:
+        raise ConfigError(
+            f"regions: not given, so the stack watches its own region, {home.region}, where "
+            f"Amazon Personalize is not {where}; list the regions to watch in regions, or if "
+            f"Personalize has launched in {home.region} since, add it to allowRegions"
+        )
+
+
+def _check_solution_versions(config: NotifierConfig, home: Home) -> None:
+    accounts = config.accounts or ((home.account,) if home.account else ())
+    regions = config.regions or ((home.region,) if home.region else ())
+    outside = [
+        arn
+        for arn in config.solution_version_arns
+        if not _within(arn_part(arn, 4), accounts) or not _within(arn_part(arn, 3), regions)
+    ]
+    if outside:
+        raise ConfigError(
+            f"solutionVersionArns: outside the watched accounts "
+            f"({_watched(config.accounts, home.account)}) and regions "
+            f"({_watched(config.regions, home.region)}), so never polled: {', '.join(outside)}"
+        )
+
+
+def _within(part: str | None, watched: tuple[str, ...]) -> bool:
+    """An ARN's account or region is watched: it is, or either is not known (the poller
+    matches an ARN without one in every scope)."""
+    return part is None or not watched or part in watched
+
+
+def _watched(given: tuple[str, ...], own: str | None) -> str:
+    if given:
+        return ", ".join(given)
+    return f"this stack's, {own}" if own else "this stack's"

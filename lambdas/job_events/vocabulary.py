@@ -45,3 +45,23 @@ ACCOUNT_ID_PATTERN = r"^\d{12}$"
 REGION_PATTERN = r"^[a-z]{2}(-[a-z]+)+-\d$"
 ROLE_NAME_PATTERN = r"^[\w+=,.@-]{1,64}$"  # IAM's role-name characters and length
 DEFAULT_MEMBER_ROLE_NAME = "PersonalizeBatchSegmentJobReader"
+# The regions that have Amazon Personalize, as its documentation lists them ("Amazon
+# Personalize endpoints and quotas"; botocore's endpoint data agrees). A watched region
+# must be one of them: synth refuses others (infra/config.py), and so does the poller's
+# check_scopes (poller/settings.py). A region Personalize launches in later is allowed by
+# the `allowRegions` setting.
+PERSONALIZE_REGIONS_URL = "https://docs.aws.amazon.com/general/latest/gr/personalize.html"
+PERSONALIZE_REGIONS = (
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "cn-north-1",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-central-1",
+)

@@ -14,6 +14,8 @@ from job_events.vocabulary import (
     DEFAULT_PEOPLE_EVENT_TYPES,
     DEFAULT_STORM_THRESHOLD,
     DEFAULT_STUCK_AFTER_MINUTES,
+    PERSONALIZE_REGIONS,
+    PERSONALIZE_REGIONS_URL,
     REGION_PATTERN,
     ROLE_NAME_PATTERN,
     SOLUTION_VERSION_ARN_PATTERN,
@@ -23,7 +25,7 @@ from poller.errors import ConfigurationError
 from poller.models import Scope
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping, Sequence
 
 TABLE_ENV = "SNAPSHOT_TABLE_NAME"
 TOPIC_ENV = "TOPIC_ARN"
@@ -178,3 +180,28 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit():
         raise ConfigurationError(f"{name} must be a whole number, got {raw!r}")
     return int(raw)
+
+
+def check_scopes(scopes: Sequence[Scope], extra_regions: Collection[str] = ()) -> tuple[Scope, ...]:
+    """The scopes a run polls, when they can be polled as meant; else ConfigurationError,
+    naming why: no scope at all (every solution version lies outside the watched accounts
+    and regions), a scope listed twice (its scans would race each other for every claim),
+    or a region without Amazon Personalize (not in PERSONALIZE_REGIONS, nor in
+    `extra_regions`: regions it launched in since, the stack's `allowRegions`)."""
+    if not scopes:
+        raise ConfigurationError(
+            f"no scope to poll: every solution version in {SOLUTION_VERSIONS_ENV} is outside "
+            f"the watched accounts and regions"
+        )
+    repeated = sorted({scope.key for scope in scopes if scopes.count(scope) > 1})
+    if repeated:
+        raise ConfigurationError(f"scopes listed more than once: {', '.join(repeated)}")
+    allowed = {*PERSONALIZE_REGIONS, *extra_regions}
+    missing = sorted({s.region for s in scopes if s.region and s.region not in allowed})
+    if missing:
+        raise ConfigurationError(
+            f"Amazon Personalize is not in {', '.join(missing)} (its regions: "
+            f"{PERSONALIZE_REGIONS_URL}); if it has launched there since, add "
+            f"{'them' if len(missing) > 1 else 'it'} to the stack's allowRegions"
+        )
+    return tuple(scopes)

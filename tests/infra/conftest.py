@@ -22,7 +22,7 @@ CENTRAL = "111122223333"  # the central account that member stacks trust
 ALL_OPTIONS: dict[str, Any] = {
     "notifyEmails": "ops@example.com,ml-team@example.com",
     "alarmEmails": "oncall@example.com",
-    "solutionVersionArns": "arn:aws:personalize:us-east-1:123456789012:solution/s/1",
+    "solutionVersionArns": "arn:aws:personalize:us-east-1:111122223333:solution/s/1",
     "slackWorkspaceId": "T0123ABCD",
     "slackChannelId": "C0456EFGH",
     "slackWebhookSecretName": "notifier/slack-webhook",
