@@ -68,7 +68,7 @@ demo: $(STAMP)
 	$(PY) -m local.demo $(ARGS)
 
 synth: $(STAMP)
-	$(PY) app.py
+	$(PY) app.py --settings settings.toml
 
 bench: $(STAMP)
 	$(PY) -m local.bench $(ARGS)

@@ -158,6 +158,7 @@ class Notifier(Construct):
                 watched_regions=tuple(config.regions),
                 member_role_name=config.member_role_name,
                 run_seconds=config.run_seconds,
+                allowed_regions=tuple(config.allow_regions),
             ).to_env(),
         )
 

@@ -40,6 +40,7 @@ WATCHED_ACCOUNTS_ENV = "WATCHED_ACCOUNTS"
 WATCHED_REGIONS_ENV = "WATCHED_REGIONS"
 MEMBER_ROLE_ENV = "MEMBER_ROLE_NAME"
 RUN_SECONDS_ENV = "RUN_SECONDS"
+ALLOWED_REGIONS_ENV = "ALLOWED_REGIONS"
 _SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
 _ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
 _REGION = re.compile(REGION_PATTERN)
@@ -65,6 +66,9 @@ class Settings:
     # A scheduled run's time, shorter than the period so runs do not overlap; the function's
     # timeout is longer, for catch-up runs. None: the function's timeout.
     run_seconds: int | None = None
+    # Regions Amazon Personalize launched in after PERSONALIZE_REGIONS was written (the
+    # stack's allowRegions): watched there too.
+    allowed_regions: tuple[str, ...] = ()
 
     def scopes(self, own_account: str) -> tuple[Scope, ...]:
         """Every watched (account, region), each whole or, with solution versions given,
@@ -99,6 +103,7 @@ class Settings:
             WATCHED_REGIONS_ENV: ",".join(self.watched_regions),
             MEMBER_ROLE_ENV: self.member_role_name,
             RUN_SECONDS_ENV: str(self.run_seconds or ""),
+            ALLOWED_REGIONS_ENV: ",".join(self.allowed_regions),
         }
 
     @classmethod
@@ -134,6 +139,7 @@ class Settings:
             watched_accounts=_listed(env, WATCHED_ACCOUNTS_ENV, _ACCOUNT, "an account ID"),
             watched_regions=_listed(env, WATCHED_REGIONS_ENV, _REGION, "a region"),
             run_seconds=_count(env, RUN_SECONDS_ENV, 0) or None,
+            allowed_regions=_listed(env, ALLOWED_REGIONS_ENV, _REGION, "a region"),
             member_role_name=next(
                 iter(_listed(env, MEMBER_ROLE_ENV, _ROLE_NAME, "a role name")),
                 DEFAULT_MEMBER_ROLE_NAME,

@@ -15,6 +15,7 @@ from poller.delivery import Channel
 from poller.personalize_source import PersonalizeJobSource
 from poller.poll import PollRun
 from poller.scope_clients import ScopeClients
+from poller.settings import check_scopes
 from poller.snapshot_store import DynamoSnapshotStore
 
 if TYPE_CHECKING:
@@ -52,7 +53,9 @@ def poll_run(
     """A run starting now: a scheduled run over every scope the settings watch, limited to
     the scheduled run's time; or, given the keys of a catch-up event, a catch-up run of
     those scopes with all of `time_left`."""
-    scopes = config.scopes(own_account)
+    # Refused at once, naming why, rather than polled wrong: none at all, one twice, or a
+    # region without Amazon Personalize (the stack's own, which synth may not have known).
+    scopes = check_scopes(config.scopes(own_account), config.allowed_regions)
     function_seconds = time_left()
     if catch_up is None and config.run_seconds is not None:
         time_left = _at_most(time_left, config.run_seconds)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from poller import wiring
 from poller.errors import ConfigurationError
 from poller.models import Scope
 from poller.settings import Settings
@@ -84,3 +85,22 @@ def test_a_solution_version_listed_twice_is_one_scope() -> None:
     sv = "arn:aws:personalize:us-east-1:123456789012:solution/s/1"
     settings = Settings.from_env({**BASE, "SOLUTION_VERSION_ARNS": f"{sv},{sv}"})
     assert settings.scopes(OWN) == (Scope(sv, OWN, "us-east-1"),)
+
+
+def test_a_stack_in_a_region_without_personalize_names_it_at_its_first_run() -> None:
+    # Synth may not know the stack's own region; the poller then refuses within seconds.
+    settings = Settings.from_env({**BASE, "AWS_REGION": "eu-west-2"})
+
+    with pytest.raises(ConfigurationError, match="Amazon Personalize is not in eu-west-2"):
+        wiring.poll_run(settings, OWN, "run", lambda: 240.0)
+
+    allowed = Settings.from_env({**BASE, "AWS_REGION": "eu-west-2", "ALLOWED_REGIONS": "eu-west-2"})
+    assert wiring.poll_run(allowed, OWN, "run", lambda: 240.0).scopes == (
+        Scope(None, OWN, "eu-west-2"),
+    )
+
+
+def test_a_catch_up_of_scopes_no_longer_watched_polls_nothing() -> None:
+    run = wiring.poll_run(Settings.from_env(BASE), OWN, "run", lambda: 900.0, frozenset({"x"}))
+    assert run.scopes == ()
+    assert run.catch_up
