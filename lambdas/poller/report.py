@@ -33,6 +33,9 @@ def add_metrics(metrics: Metrics, result: PollResult, duration_ms: float) -> Non
         ("ListingIncomplete", int(not result.listing_complete)),
         ("BaselinePolls", result.baseline_polls),
         ("CatchUpRuns", len(result.catch_up)),
+        # Every unreachable scope in one number, for one alarm however many scopes there
+        # are; ScopeErrors (by scope) says which.
+        ("UnreachableScopes", len(result.unreachable)),
     ):
         metrics.add_metric(name, MetricUnit.Count, value)
     metrics.add_metric("PollDuration", MetricUnit.Milliseconds, duration_ms)

@@ -41,6 +41,8 @@ WATCHED_REGIONS_ENV = "WATCHED_REGIONS"
 MEMBER_ROLE_ENV = "MEMBER_ROLE_NAME"
 RUN_SECONDS_ENV = "RUN_SECONDS"
 ALLOWED_REGIONS_ENV = "ALLOWED_REGIONS"
+DISCOVER_STACK_SET_ENV = "DISCOVER_STACK_SET"
+STACK_SET_CALL_AS_ENV = "STACK_SET_CALL_AS"
 _SOLUTION_VERSION_ARN = re.compile(SOLUTION_VERSION_ARN_PATTERN)
 _ACCOUNT = re.compile(ACCOUNT_ID_PATTERN)
 _REGION = re.compile(REGION_PATTERN)
@@ -69,6 +71,10 @@ class Settings:
     # Regions Amazon Personalize launched in after PERSONALIZE_REGIONS was written (the
     # stack's allowRegions): watched there too.
     allowed_regions: tuple[str, ...] = ()
+    # The StackSet whose instances are the member accounts to watch (in an organization,
+    # without a list); None: only `watched_accounts`. With both, the list limits it.
+    discover_stack_set: str | None = None
+    stack_set_call_as: str = "DELEGATED_ADMIN"  # ListStackInstances' CallAs
 
     def scopes(self, own_account: str) -> tuple[Scope, ...]:
         """Every watched (account, region), each whole or, with solution versions given,
@@ -104,6 +110,8 @@ class Settings:
             MEMBER_ROLE_ENV: self.member_role_name,
             RUN_SECONDS_ENV: str(self.run_seconds or ""),
             ALLOWED_REGIONS_ENV: ",".join(self.allowed_regions),
+            DISCOVER_STACK_SET_ENV: self.discover_stack_set or "",
+            STACK_SET_CALL_AS_ENV: self.stack_set_call_as,
         }
 
     @classmethod
@@ -140,6 +148,8 @@ class Settings:
             watched_regions=_listed(env, WATCHED_REGIONS_ENV, _REGION, "a region"),
             run_seconds=_count(env, RUN_SECONDS_ENV, 0) or None,
             allowed_regions=_listed(env, ALLOWED_REGIONS_ENV, _REGION, "a region"),
+            discover_stack_set=env.get(DISCOVER_STACK_SET_ENV, "").strip() or None,
+            stack_set_call_as=_call_as(env),
             member_role_name=next(
                 iter(_listed(env, MEMBER_ROLE_ENV, _ROLE_NAME, "a role name")),
                 DEFAULT_MEMBER_ROLE_NAME,
@@ -155,6 +165,13 @@ def _listed(
         if not pattern.match(value):
             raise ConfigurationError(f"{name} holds {value!r}, which is not {what}")
     return tuple(dict.fromkeys(values))
+
+
+def _call_as(env: Mapping[str, str]) -> str:
+    value = env.get(STACK_SET_CALL_AS_ENV, "").strip() or "DELEGATED_ADMIN"
+    if value not in ("DELEGATED_ADMIN", "SELF"):
+        raise ConfigurationError(f"{STACK_SET_CALL_AS_ENV} must be DELEGATED_ADMIN or SELF")
+    return value
 
 
 def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
