@@ -12,6 +12,8 @@ from poller.poll import PollRun, poll
 from tests.fakes import START, MemorySource, MemoryStore, ScriptedClock, recording_channels
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from poller.poll import PollResult
     from tests.fakes import Heard, RecordingPublisher
 
@@ -32,10 +34,16 @@ class World:
         *,
         tick: float = 1.0,
         start: datetime = START,
+        clock: ScriptedClock | None = None,
+        source: Callable[[ScriptedClock], MemorySource] | None = None,
+        stuck_after: timedelta = STUCK_AFTER,
+        safety: float = SAFETY,
     ) -> None:
-        self.clock = ScriptedClock(start)
-        self.source = MemorySource(self.clock, page_size=page_size)
+        self.clock = clock or ScriptedClock(start)
+        self.source = (source or MemorySource)(self.clock)
+        self.source.page_size = page_size
         self.store = MemoryStore(self.clock)
+        self.stuck_after, self.safety = stuck_after, safety
         self.publishers, self.channels = recording_channels(self.clock)
         self.storm_threshold = storm_threshold
         self.scopes = scopes or (Scope(),)
@@ -76,12 +84,12 @@ class World:
             region="us-east-1",
             now=self.clock.now(),
             run_id=run_id or f"run-{self.runs}",
-            stuck_after=STUCK_AFTER,
+            stuck_after=self.stuck_after,
             time_left=lambda: deadline - self.clock.time(),
             clock=self.clock.time,
             scopes=self.scopes,
             storm_threshold=self.storm_threshold,
-            safety_margin=SAFETY,
+            safety_margin=self.safety,
         )
 
     def heard(self, channel: str = "sns") -> list[Told]:

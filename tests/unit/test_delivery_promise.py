@@ -68,11 +68,10 @@ from tests.fakes import (
     START,
     Heard,
     MemorySource,
-    MemoryStore,
     ScriptedClock,
-    recording_channels,
     solution_version_arn,
 )
+from tests.world import World
 
 STUCK_AFTER = timedelta(hours=1)
 STORM_THRESHOLD = 3
@@ -238,10 +237,19 @@ class DeliveryPromise(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
+        # The unit tests' one scripted world, on a clock that lets threads list in turn.
         self.clock = ParallelClock(START)
         self.source = ParallelSource(self.clock)
-        self.store = MemoryStore(self.clock)
-        self.publishers, self.channels = recording_channels(self.clock)
+        self.world = World(
+            PAGE_SIZE,
+            STORM_THRESHOLD,
+            clock=self.clock,
+            source=lambda _clock: self.source,
+            stuck_after=STUCK_AFTER,
+            safety=SAFETY_MARGIN_SECONDS,
+        )
+        self.store = self.world.store
+        self.publishers, self.channels = self.world.publishers, self.world.channels
         self.people = next(c for c in self.channels if c.name == "people")
         self.watched: list[Scope] = list(SCOPES[:3])
         self.epochs: dict[Scope, list[Epoch]] = {}  # per scope, since it was first polled
@@ -545,16 +553,8 @@ class DeliveryPromise(RuleBasedStateMachine):
         return result
 
     def _run(self, run_id: str, deadline: float) -> PollRun:
-        return PollRun(
-            region="us-east-1",
-            now=self.clock.now(),
-            run_id=run_id,
-            stuck_after=STUCK_AFTER,
-            time_left=lambda: deadline - self.clock.time(),
-            clock=self.clock.time,
-            scopes=tuple(self.watched),
-            storm_threshold=STORM_THRESHOLD,
-        )
+        self.world.scopes = tuple(self.watched)
+        return self.world.spec(deadline, run_id)
 
     def _inject(
         self, fault: Fault, target: str | None, channel: str | None, place: str | None
