@@ -55,12 +55,13 @@ _ORGANIZATIONAL_UNIT = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9
 # Who creates the StackSet: a delegated administrator of CloudFormation StackSets, or the
 # organization's management account itself.
 STACK_SET_CALLERS = ("DELEGATED_ADMIN", "SELF")
-# One ScopeErrors alarm per scope (and its ARN in the alarm topic's policy): 100 keeps the
-# template far from CloudFormation's 500 resources and the topic policy from SNS's 30 KB.
-MAX_SCOPES = 100
-# The poller's role names each member role in an inline policy. IAM allows a role 10,240
-# characters of inline policy in all; its other statements take under 2,500 of them.
+# Without OUs, the poller's role names each listed account's member role in an inline policy.
+# IAM allows a role 10,240 characters of inline policy in all; its other statements take
+# under 2,500 of them. (With OUs it names the role once, for every account: no such cap.)
 MEMBER_ROLE_ARNS_BUDGET = 7_500
+# With OUs, `accounts` only limits what is watched, and reaches the poller as WATCHED_ACCOUNTS:
+# Lambda allows a function 4 KB of environment variables in all, 13 characters an account.
+MAX_LISTED_ACCOUNTS_WITH_OUS = 100
 _LONGEST_ROLE_ARN_PREFIX = len('"arn:aws-us-gov:iam::123456789012:role/",')
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
@@ -188,12 +189,6 @@ def _scopes(get: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The accounts and regions to watch; none given: the stack's own."""
     accounts = _matching("accounts", get("accounts"), _ACCOUNT, "a 12-digit account ID")
     regions = _matching("regions", get("regions"), _REGION, "a region name")
-    count = max(len(accounts), 1) * max(len(regions), 1)
-    if count > MAX_SCOPES:
-        raise ConfigError(
-            f"accounts and regions: at most {MAX_SCOPES} (account, region) pairs are watched "
-            f"(each has its own alarm), got {count}"
-        )
     return accounts, regions
 
 
@@ -209,9 +204,17 @@ def max_accounts(role_name: str) -> int:
     return MEMBER_ROLE_ARNS_BUDGET // (_LONGEST_ROLE_ARN_PREFIX + len(role_name))
 
 
-def _member_role_name(get: Any, accounts: tuple[str, ...]) -> str:
+def _member_role_name(get: Any, accounts: tuple[str, ...], organization: bool) -> str:
     role_name = _role_name(get("memberRoleName"))
-    if len(accounts) > max_accounts(role_name):
+    if organization:
+        if len(accounts) > MAX_LISTED_ACCOUNTS_WITH_OUS:
+            raise ConfigError(
+                f"accounts: with memberOrganizationalUnits the poller finds the accounts itself "
+                f"and the list only limits them; it reaches the poller in its environment, "
+                f"which Lambda limits to 4 KB: at most {MAX_LISTED_ACCOUNTS_WITH_OUS} accounts, "
+                f"got {len(accounts)} (leave accounts out to watch every account of the OUs)"
+            )
+    elif len(accounts) > max_accounts(role_name):
         raise ConfigError(
             f"accounts: the poller's role names each account's member role, and IAM limits a "
             f"role's inline policies to 10,240 characters: at most {max_accounts(role_name)} "
@@ -252,11 +255,23 @@ class NotifierConfig:
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
     member_role_name: str = DEFAULT_MEMBER_ROLE_NAME
-    # With OUs, a service-managed StackSet creates the member role in their accounts.
+    # With OUs, a service-managed StackSet creates the member role in their accounts, and the
+    # poller watches every account that has it (its instances): see `discovers_accounts`.
     member_organizational_units: tuple[str, ...] = ()
     stack_set_call_as: str = "DELEGATED_ADMIN"
     # Regions accepted beyond PERSONALIZE_REGIONS: Amazon Personalize launched there since.
     allow_regions: tuple[str, ...] = ()
+
+    @property
+    def discovers_accounts(self) -> bool:
+        """Organization mode: the poller finds the member accounts at run time, from the
+        member StackSet's instances; `accounts`, if given, limits them."""
+        return bool(self.member_organizational_units)
+
+    @property
+    def watches_other_accounts(self) -> bool:
+        """The poller assumes member roles: its role has the name they trust."""
+        return bool(self.accounts) or self.discovers_accounts
 
     @property
     def people_event_types(self) -> tuple[str, ...]:
@@ -279,6 +294,12 @@ class NotifierConfig:
         )
         slack_workspace, slack_channel = _slack_channel(get)
         accounts, regions = _scopes(get)
+        organizational_units = _matching(
+            "memberOrganizationalUnits",
+            get("memberOrganizationalUnits"),
+            _ORGANIZATIONAL_UNIT,
+            "an organizational unit ID (ou-...) or root ID (r-...)",
+        )
         webhook_secret = _optional_match(
             "slackWebhookSecretName", get("slackWebhookSecretName"), _SECRET_NAME, "a secret name"
         )
@@ -317,13 +338,8 @@ class NotifierConfig:
             ),
             accounts=accounts,
             regions=regions,
-            member_role_name=_member_role_name(get, accounts),
-            member_organizational_units=_matching(
-                "memberOrganizationalUnits",
-                get("memberOrganizationalUnits"),
-                _ORGANIZATIONAL_UNIT,
-                "an organizational unit ID (ou-...) or root ID (r-...)",
-            ),
+            member_role_name=_member_role_name(get, accounts, bool(organizational_units)),
+            member_organizational_units=organizational_units,
             stack_set_call_as=_one_of(
                 "stackSetCallAs", get("stackSetCallAs"), STACK_SET_CALLERS, "DELEGATED_ADMIN"
             ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_iam as iam
@@ -14,6 +14,9 @@ from infra import principals
 from infra.constructs.powertools_function import METRICS_NAMESPACE
 from infra.scopes import MEMBER_STACK_NAME
 from poller.report import SCOPE_DIMENSION, SCOPE_ERRORS_METRIC
+
+# Every unreachable scope of a run in one number (poller.report): one alarm for all of them.
+UNREACHABLE_SCOPES_METRIC = "UnreachableScopes"
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -64,8 +67,8 @@ ALARM_DESCRIPTIONS = {
 
 
 class Alerting(Construct):
-    """Alarms on the poller, its queues and (if any) the Slack forwarder, each watched scope
-    included; the topic they publish to, and a dashboard."""
+    """Alarms on the poller, its queues and (if any) the Slack forwarder, one for every
+    unreachable scope included; the topic they publish to, and a dashboard."""
 
     def __init__(
         self,
@@ -79,23 +82,22 @@ class Alerting(Construct):
         member_role_name: str,
         slack_webhook: SlackWebhook | None = None,
     ) -> None:
+        """`scopes`: the scopes the settings name. Whatever their number (in an organization
+        the poller finds the accounts at run time), one ScopeErrors alarm covers them all."""
         super().__init__(scope, id)
         self.topic = self._build_topic(channels, emails)
         self.alarms = self._build_poller_alarms(notifier, channels)
         if slack_webhook is not None:
             self.alarms.update(self._build_slack_alarms(slack_webhook))
-        # One per watched (account, region): its name and message say which scope it is.
-        self.scope_alarms = [
-            self._build_scope_alarm(notifier, watched, member_role_name) for watched in scopes
-        ]
-        self.alarms.update({alarm.node.id: alarm for alarm in self.scope_alarms})
+        # One for every scope, however many accounts: the per-scope metric says which.
+        self.alarms["ScopeErrors"] = self._alarm_on_any(
+            notifier.metric(UNREACHABLE_SCOPES_METRIC, "Maximum"),
+            "ScopeErrors",
+            scope_errors_description(member_role_name),
+        )
         self._publish_alarms_to(self.topic)
         self.dashboard = poller_dashboard(
-            self,
-            "Dashboard",
-            notifier=notifier,
-            alarms=self.alarms.values(),
-            scope_alarms=self.scope_alarms,
+            self, "Dashboard", notifier=notifier, alarms=self.alarms.values()
         )
 
     @staticmethod
@@ -158,30 +160,16 @@ class Alerting(Construct):
         }
         return {id: self._alarm_on_any(metric, id) for id, metric in counts.items()}
 
-    def _build_scope_alarm(
-        self, notifier: Notifier, watched: WatchedScope, member_role_name: str
-    ) -> cloudwatch.Alarm:
-        """ScopeErrors of one (account, region): a run could not read its jobs."""
-        name = f"{Stack.of(self).stack_name}-ScopeErrors-{watched.account}-{watched.region}"
-        return self._alarm_on_any(
-            notifier.metric(SCOPE_ERRORS_METRIC, "Sum", {SCOPE_DIMENSION: watched.dimension}),
-            f"ScopeErrors{watched.id}",
-            scope_alarm_description(watched, member_role_name),
-            alarm_name=name,
-        )
-
     def _alarm_on_any(
         self,
         metric: cloudwatch.Metric,
         id: str,
         description: str | None = None,
-        alarm_name: str | None = None,
     ) -> cloudwatch.Alarm:
         """Alarm as soon as one period counts one; no data means nothing happened."""
         return metric.create_alarm(
             self,
             id,
-            alarm_name=alarm_name,
             alarm_description=description or ALARM_DESCRIPTIONS[id],
             threshold=1,
             evaluation_periods=1,
@@ -209,22 +197,30 @@ class Alerting(Construct):
         )
 
 
-def scope_alarm_description(watched: WatchedScope, member_role_name: str) -> str:
-    """What a scope's alarm means, with the likely causes for its account."""
-    where = f"account {watched.account}, region {watched.region}"
-    if watched.own_account:
-        causes = "this stack's poller role is denied Personalize there"
-    else:
-        causes = (
-            f"the {member_role_name} role is missing in account {watched.account} (deploy "
-            f"{MEMBER_STACK_NAME} there, or add its OU to memberOrganizationalUnits) or "
-            "does not trust this stack's poller, or an SCP denies it"
-        )
+def scope_errors_description(member_role_name: str) -> str:
+    """What the ScopeErrors alarm means, where to see which scopes, and the likely causes."""
     return (
-        f"The poller could not read the batch segment jobs of {where}: their "
-        f"transitions are not announced until it can; other scopes are. Likely: {causes}; "
-        f"or {watched.region} is not enabled in that account; or Amazon Personalize is not "
-        f"offered in {watched.region}. The poller's logs name the error."
+        "The poller could not read the batch segment jobs of one or more scopes (account, "
+        "region): their transitions are not announced until it can; other scopes are. Which "
+        f"ones: the {SCOPE_ERRORS_METRIC} metric by its {SCOPE_DIMENSION} dimension "
+        "(<account>/<region>), graphed on the dashboard's Unreachable scopes widget, and the "
+        "poller's logs, which name the error. Likely: in another account, the "
+        f"{member_role_name} role is missing (deploy {MEMBER_STACK_NAME} there, or add its OU "
+        "to memberOrganizationalUnits; in an organization, the StackSet's instance there "
+        "failed, or the account left the OUs), does not trust this stack's poller, or an SCP "
+        "denies it; in this stack's own account, its poller role is denied Personalize; in "
+        "any account, the region is not enabled, or Amazon Personalize is not offered there."
+    )
+
+
+def scope_errors_search(period: Duration) -> cloudwatch.MathExpression:
+    """Every scope's ScopeErrors series: SEARCH('{namespace,dimensions} MetricName="..."',
+    statistic, period), the CloudWatch metric math search syntax."""
+    return cloudwatch.MathExpression(
+        expression=f"SEARCH('{{{METRICS_NAMESPACE},{SCOPE_DIMENSION},service}} "
+        f"MetricName=\"{SCOPE_ERRORS_METRIC}\"', 'Sum', {int(period.to_seconds())})",
+        label="",
+        period=period,
     )
 
 
@@ -234,9 +230,8 @@ def poller_dashboard(
     *,
     notifier: Notifier,
     alarms: Iterable[cloudwatch.Alarm],
-    scope_alarms: Sequence[cloudwatch.Alarm],
 ) -> cloudwatch.Dashboard:
-    """What the poller did each period, and the state of the alarms: the scopes' apart."""
+    """What the poller did each period, the state of the alarms, and which scopes failed."""
     period, function = notifier.period, notifier.function
 
     def graph(title: str, names: Sequence[str], statistic: str) -> cloudwatch.GraphWidget:
@@ -272,24 +267,17 @@ def poller_dashboard(
                         function.metric_throttles(period=period),
                     ],
                 ),
-                cloudwatch.AlarmStatusWidget(
-                    title="Alarms", alarms=[a for a in alarms if a not in scope_alarms]
-                ),
+                cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(alarms)),
             ],
             [
+                # What the ScopeErrors alarm counts, one line per failing scope: a search
+                # finds every scope's series, however many accounts there are.
                 cloudwatch.GraphWidget(
                     title="Unreachable scopes (account/region)",
-                    left=[
-                        cloudwatch.MathExpression(
-                            expression=f"SEARCH('{{{METRICS_NAMESPACE},{SCOPE_DIMENSION},"
-                            f"service}} MetricName=\"{SCOPE_ERRORS_METRIC}\"', 'Sum', "
-                            f"{int(period.to_seconds())})",
-                            label="",
-                            period=period,
-                        )
-                    ],
+                    left=[scope_errors_search(period)],
+                    right=[notifier.metric(UNREACHABLE_SCOPES_METRIC, "Maximum")],
+                    width=24,
                 ),
-                cloudwatch.AlarmStatusWidget(title="Scopes", alarms=scope_alarms),
             ],
         ],
     )

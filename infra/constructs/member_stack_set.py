@@ -19,7 +19,7 @@ from aws_cdk import aws_cloudformation as cloudformation
 from constructs import Construct
 
 from infra.member_stack import CENTRAL_ACCOUNT_PARAMETER, member_template
-from infra.scopes import MEMBER_STACK_NAME
+from infra.scopes import member_stack_set_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,7 +39,8 @@ class MemberStackSet(Construct):
         self.stack_set = cloudformation.CfnStackSet(
             self,
             "StackSet",
-            stack_set_name=f"{Stack.of(self).stack_name}-{MEMBER_STACK_NAME}",
+            # Fixed: the poller lists its instances (the member accounts) by this name.
+            stack_set_name=member_stack_set_name(Stack.of(self).stack_name),
             description=f"The {role_name} role, which lets the Personalize batch segment job "
             "notifier's poller read batch segment jobs",
             permission_model="SERVICE_MANAGED",
@@ -64,7 +65,7 @@ class MemberStackSet(Construct):
                 )
             ],
             # One account that cannot take the role (a role of that name exists, an SCP denies
-            # IAM) does not hold up the others; if it is watched, its ScopeErrors alarm fires.
+            # IAM) does not hold up the others; the poller names it (ScopeErrors).
             operation_preferences=cloudformation.CfnStackSet.OperationPreferencesProperty(
                 concurrency_mode="SOFT_FAILURE_TOLERANCE",
                 failure_tolerance_percentage=100,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy
+from aws_cdk import Aws, CfnCondition, Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -19,7 +20,13 @@ from infra.checkov import skip_checkov
 from infra.config import LAMBDA_MAX_TIMEOUT_SECONDS
 from infra.constructs.channels import dead_letter_queue
 from infra.constructs.powertools_function import METRICS_NAMESPACE, PowertoolsFunction
-from infra.scopes import POLLER_ROLE_NAME, member_role_arn
+from infra.scopes import (
+    POLLER_ROLE_NAME,
+    any_member_role_arn,
+    member_role_arn,
+    member_stack_set_arn,
+    member_stack_set_name,
+)
 from job_events.vocabulary import EventType
 from poller.settings import Settings
 from poller.table import PARTITION_KEY, SORT_KEY
@@ -41,6 +48,13 @@ OWN_JOBS_RESOURCE = (
     r"/^Resource::arn:<AWS::Partition>:personalize:(<AWS::Region>|[a-z0-9-]+):"
     r"<AWS::AccountId>:batch-segment-job\/\*$/g"
 )
+# In an organization: the member role, by name, in any account of this one's organization.
+# The principal's organization, as a policy variable: the organization ID is never a setting
+# to get wrong, and an account outside any organization matches nothing.
+SAME_ORGANIZATION = {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
+# What CloudFormation needs of a delegated administrator of StackSets besides the call itself
+# (CloudFormation User Guide, "Register a delegated administrator member account").
+DELEGATED_ADMIN_ACTIONS = ("organizations:ListDelegatedAdministrators",)
 
 
 class Notifier(Construct):
@@ -142,7 +156,7 @@ class Notifier(Construct):
             reserved_concurrent_executions=config.reserved_concurrency,
             log_key=log_key,
             # Named when it watches other accounts: each member role trusts this name.
-            role_name=POLLER_ROLE_NAME if config.accounts else None,
+            role_name=POLLER_ROLE_NAME if config.watches_other_accounts else None,
             # The poller's own settings model writes its environment: one contract.
             environment=Settings(
                 table_name=self.table.table_name,
@@ -159,6 +173,13 @@ class Notifier(Construct):
                 member_role_name=config.member_role_name,
                 run_seconds=config.run_seconds,
                 allowed_regions=tuple(config.allow_regions),
+                # In an organization: the accounts are the member StackSet's instances.
+                discover_stack_set=(
+                    member_stack_set_name(Stack.of(self).stack_name)
+                    if config.discovers_accounts
+                    else None
+                ),
+                stack_set_call_as=config.stack_set_call_as,
             ).to_env(),
         )
 
@@ -214,7 +235,10 @@ def grant_poller_calls(
             ],
         )
     )
-    if config.accounts:
+    if config.discovers_accounts:
+        assume_organization_member_roles(scope, role, config.member_role_name)
+        list_member_accounts(scope, role, config.stack_set_call_as)
+    elif config.accounts:
         assume_member_roles(scope, role, config.accounts, config.member_role_name)
     role.add_to_policy(
         iam.PolicyStatement(
@@ -282,6 +306,93 @@ def assume_member_roles(
             "WatchesAnotherAccount",
             expression=Fn.condition_not(Fn.condition_equals(Aws.ACCOUNT_ID, accounts[0])),
         )
+
+
+def assume_organization_member_roles(scope: Construct, role: iam.IRole, role_name: str) -> None:
+    """sts:AssumeRole on the member role, by name, in any account of this stack's organization
+    but its own: one statement however many accounts the organization has.
+
+    `aws:ResourceOrgID` is the organization of the account that owns the role assumed;
+    `${aws:PrincipalOrgID}` the poller's own (IAM User Guide, global condition keys). A role
+    of that name outside the organization, or a poller outside any, matches nothing.
+    """
+    policy = iam.Policy(
+        scope,
+        "AssumeMemberRoles",
+        statements=[
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[any_member_role_arn(role_name)],
+                conditions=SAME_ORGANIZATION,
+            ),
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                actions=["sts:AssumeRole"],
+                resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
+            ),
+        ],
+        roles=[role],
+    )
+    NagSuppressions.add_resource_suppressions(
+        policy,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="The member role by its one name in any account, because the accounts "
+                "are found at run time (the member StackSet's instances); limited by the "
+                "condition aws:ResourceOrgID = ${aws:PrincipalOrgID} to this organization, and "
+                "this account's own role denied.",
+                applies_to=[
+                    RegexAppliesTo(
+                        regex=rf"/^Resource::arn:<AWS::Partition>:iam::\*:role\/{re.escape(role_name)}$/g"
+                    )
+                ],
+            )
+        ],
+    )
+
+
+def list_member_accounts(scope: Construct, role: iam.IRole, call_as: str) -> None:
+    """cloudformation:ListStackInstances on the member StackSet: its instances are the member
+    accounts. As a delegated administrator, the StackSet is the management account's (whose ID
+    the template does not know), and CloudFormation checks the caller's registration."""
+    own = call_as == "SELF"
+    statements = [
+        iam.PolicyStatement(
+            actions=["cloudformation:ListStackInstances"],
+            resources=[
+                member_stack_set_arn(Stack.of(scope).stack_name, Aws.ACCOUNT_ID if own else "*")
+            ],
+        )
+    ]
+    if not own:
+        statements.append(
+            iam.PolicyStatement(actions=list(DELEGATED_ADMIN_ACTIONS), resources=["*"])
+        )
+    policy = iam.Policy(scope, "DiscoverMemberAccounts", statements=statements, roles=[role])
+    NagSuppressions.add_resource_suppressions(
+        policy,
+        [
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="The member StackSet by its name; the ID suffix is CloudFormation's, and "
+                "a delegated administrator's StackSet lives in the management account, whose "
+                "ID the template does not know.",
+                applies_to=[
+                    RegexAppliesTo(
+                        regex=r"/^Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:"
+                        r"(<AWS::AccountId>|\*):stackset\/.+:\*$/g"
+                    )
+                ],
+            ),
+            NagPackSuppression(
+                id="AwsSolutions-IAM5",
+                reason="organizations:ListDelegatedAdministrators has no resource-level "
+                "permissions; CloudFormation needs it of a delegated administrator of StackSets.",
+                applies_to=["Resource::*"],
+            ),
+        ],
+    )
 
 
 def suppress_wildcard_findings(role: iam.Role) -> None:

@@ -150,14 +150,26 @@ def test_scope_settings_are_validated(context: dict[str, Any], named: str) -> No
         config(**context)
 
 
-def test_scopes_are_capped_one_alarm_each() -> None:
+def test_scopes_are_not_capped_by_alarms() -> None:
+    """One ScopeErrors alarm covers every scope: no cap on accounts x regions of its own."""
     accounts = ",".join(f"{n:012d}" for n in range(1, 26))
-    assert (
-        len(config(accounts=accounts, regions="eu-west-1,us-east-1,us-west-2,ap-south-1").accounts)
-        == 25
-    )
-    with pytest.raises(ConfigError, match=r"at most 100 .* got 125"):
-        config(accounts=accounts, regions="eu-west-1,us-east-1,us-west-2,ap-south-1,sa-east-1")
+    regions = "eu-west-1,us-east-1,us-west-2,ap-south-1,sa-east-1"
+    assert len(config(accounts=accounts, regions=regions).regions) == 5
+
+
+def test_in_an_organization_no_account_cap_but_a_listed_one() -> None:
+    """With OUs the poller's role names the member role once: the policy-size cap does not
+    apply; the list, which only limits what is watched, is capped by Lambda's 4 KB."""
+
+    def accounts(count: int) -> str:
+        return ",".join(f"{n:012d}" for n in range(1, count + 1))
+
+    ou = {"memberOrganizationalUnits": "ou-ab12-cdef3456"}
+    assert config(**ou).discovers_accounts
+    assert not config(accounts=accounts(3)).discovers_accounts
+    assert len(config(accounts=accounts(100), memberRoleName="R" * 64, **ou).accounts) == 100
+    with pytest.raises(ConfigError, match=r"accounts: with memberOrganizationalUnits .* got 101"):
+        config(accounts=accounts(101), **ou)
 
 
 def test_the_member_stack_reads_the_central_account() -> None:

@@ -49,9 +49,6 @@ def test_every_setting_is_in_the_configuration_table() -> None:
 
 def test_every_alarm_is_in_the_operations_table(all_options_template: Template) -> None:
     documented = table_keys(section("Operations"))
-    for alarm_id, alarm in all_options_template.find_resources("AWS::CloudWatch::Alarm").items():
-        if alarm["Properties"]["MetricName"] == "ScopeErrors":
-            name = "PersonalizeSegmentJobNotifier-ScopeErrors-<account>-<region>"
-        else:
-            name = re.sub(r"^Alerting|[0-9A-F]{8}$", "", alarm_id)
+    for alarm_id in all_options_template.find_resources("AWS::CloudWatch::Alarm"):
+        name = re.sub(r"^Alerting|[0-9A-F]{8}$", "", alarm_id)
         assert name in documented, alarm_id

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 PROD, STAGING, DEV = "111111111111", "222222222222", "333333333333"
 TWO_ACCOUNTS = {"accounts": f"{PROD},{STAGING}", "regions": "eu-west-1,us-east-1"}
 OU = "ou-ab12-cdef3456"
+ORGANIZATION = {"memberOrganizationalUnits": OU}
 
 
 def poller(template: Template) -> dict[str, Any]:
@@ -63,10 +64,19 @@ def assumable(template: Template, account: str) -> list[str]:
 
 
 def scope_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    """Alarms on the per-scope metric: none any more (they multiplied with accounts)."""
+    return alarms_on(template, "ScopeErrors")
+
+
+def unreachable_alarms(template: Template) -> dict[str, dict[str, Any]]:
+    return alarms_on(template, "UnreachableScopes")
+
+
+def alarms_on(template: Template, metric: str) -> dict[str, dict[str, Any]]:
     return {
         alarm_id: alarm["Properties"]
         for alarm_id, alarm in template.find_resources("AWS::CloudWatch::Alarm").items()
-        if alarm["Properties"]["MetricName"] == "ScopeErrors"
+        if alarm["Properties"]["MetricName"] == metric
     }
 
 
@@ -119,47 +129,110 @@ def test_the_poller_describes_its_own_jobs_in_each_watched_region() -> None:
     assert granted["personalize:ListBatchSegmentJobs"] == ["*"]
 
 
-def test_every_scope_has_an_alarm_that_names_it() -> None:
-    template = synth({**TWO_ACCOUNTS, "scheduleMinutes": "10"})
-    alarms = scope_alarms(template)
-    assert len(alarms) == 4
-    alarm_topic = {
-        alarm["Properties"]["AlarmActions"][0]["Ref"]
-        for alarm in template.find_resources("AWS::CloudWatch::Alarm").values()
-    }
-    assert len(alarm_topic) == 1  # the same topic as every other alarm
-    scopes = set()
-    for props in alarms.values():
-        dimensions = {d["Name"]: d["Value"] for d in props["Dimensions"]}
-        assert dimensions["service"] == "segment-job-notifier"
-        account, region = dimensions["scope"].split("/")
-        scopes.add((account, region))
+def test_one_alarm_for_every_scope() -> None:
+    """Not one alarm per scope: one on UnreachableScopes, which the per-scope ScopeErrors
+    metric (dimension `scope`) and the dashboard explain."""
+    for template in (synth({**TWO_ACCOUNTS, "scheduleMinutes": "10"}), synth(ORGANIZATION)):
+        assert scope_alarms(template) == {}
+        ((alarm_id, props),) = unreachable_alarms(template).items()
+        assert alarm_id.startswith("AlertingScopeErrors")
         assert props["Namespace"] == "PersonalizeSegmentJobNotifier"
-        assert props["Statistic"] == "Sum"
-        assert props["Period"] == 600  # one schedule period
-        assert props["EvaluationPeriods"] == 1
+        assert props["Dimensions"] == [{"Name": "service", "Value": "segment-job-notifier"}]
         assert props["Threshold"] == 1
         assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert props["TreatMissingData"] == "notBreaching"
-        assert props["AlarmName"] == f"PersonalizeSegmentJobNotifier-ScopeErrors-{account}-{region}"
+        assert "AlarmName" not in props
         description = props["AlarmDescription"]
-        assert f"account {account}, region {region}" in description
-        # What to do: the member role, the region, Personalize's availability.
-        assert f"{DEFAULT_MEMBER_ROLE_NAME} role is missing in account {account}" in description
+        assert "ScopeErrors metric by its scope dimension (<account>/<region>)" in description
+        assert "Unreachable scopes" in description
+        assert f"{DEFAULT_MEMBER_ROLE_NAME} role is missing" in description
         assert "PersonalizeJobReader" in description
-        assert f"{region} is not enabled" in description
-        assert f"Personalize is not offered in {region}" in description
-    assert scopes == {(a, r) for a in (PROD, STAGING) for r in ("eu-west-1", "us-east-1")}
+    assert unreachable_alarms(synth({"scheduleMinutes": "10"})).popitem()[1]["Period"] == 600
+    # The same topic as every other alarm.
+    alarm_topic = {
+        alarm["Properties"]["AlarmActions"][0]["Ref"]
+        for alarm in synth(TWO_ACCOUNTS).find_resources("AWS::CloudWatch::Alarm").values()
+    }
+    assert len(alarm_topic) == 1
 
 
-def test_by_default_the_own_scope_has_its_alarm(default_template: Template) -> None:
-    ((_, props),) = scope_alarms(default_template).items()
-    deployment = Deployment(default_template, "aws", "eu-central-1", account=DEV)
-    dimensions = {d["Name"]: deployment.resolve(d["Value"]) for d in props["Dimensions"]}
-    assert dimensions == {"scope": f"{DEV}/eu-central-1", "service": "segment-job-notifier"}
-    description = deployment.resolve(props["AlarmDescription"])
-    assert f"account {DEV}, region eu-central-1" in description
-    assert "poller role is denied" in description
+def test_the_dashboard_names_the_failing_scopes(default_template: Template) -> None:
+    ((_, dashboard),) = default_template.find_resources("AWS::CloudWatch::Dashboard").items()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    # SEARCH('{namespace,dimension names} MetricName="ScopeErrors"', 'Sum', period)
+    search = "SEARCH('{PersonalizeSegmentJobNotifier,scope,service} MetricName="
+    assert search in body
+    assert "ScopeErrors" in body.split(search, 1)[1][:40]
+    assert "'Sum', 300)" in body
+    assert "Unreachable scopes (account/region)" in body
+
+
+def poller_statements(template: Template, account: str = DEV) -> list[dict[str, Any]]:
+    deployment = Deployment(template, "aws", "eu-west-1", account=account)
+    return statements_of(deployment, poller(template)["Role"]["Fn::GetAtt"][0])
+
+
+def test_in_an_organization_the_poller_finds_the_accounts_from_the_stack_set() -> None:
+    template = synth(ORGANIZATION)
+    env = poller(template)["Environment"]["Variables"]
+    assert env["DISCOVER_STACK_SET"] == stack_set(template)["StackSetName"]
+    assert env["DISCOVER_STACK_SET"] == "PersonalizeSegmentJobNotifier-PersonalizeJobReader"
+    assert env["STACK_SET_CALL_AS"] == "DELEGATED_ADMIN"
+    assert env["WATCHED_ACCOUNTS"] == ""
+    assert poller_role(template)["Properties"]["RoleName"] == POLLER_ROLE_NAME
+    # With a list too, the list limits what is watched; discovery stays on.
+    both = poller(synth({**TWO_ACCOUNTS, **ORGANIZATION, "stackSetCallAs": "SELF"}))
+    assert both["Environment"]["Variables"]["WATCHED_ACCOUNTS"] == f"{PROD},{STAGING}"
+    assert both["Environment"]["Variables"]["DISCOVER_STACK_SET"] == env["DISCOVER_STACK_SET"]
+    assert both["Environment"]["Variables"]["STACK_SET_CALL_AS"] == "SELF"
+    # Without OUs, no discovery.
+    assert poller(synth(TWO_ACCOUNTS))["Environment"]["Variables"]["DISCOVER_STACK_SET"] == ""
+
+
+@pytest.mark.parametrize("context", [ORGANIZATION, {**ORGANIZATION, **TWO_ACCOUNTS}])
+def test_in_an_organization_the_poller_assumes_the_member_role_by_name_in_it(
+    context: dict[str, str],
+) -> None:
+    sts = [s for s in poller_statements(synth(context)) if "sts:" in json.dumps(s["Action"])]
+    (allow,) = [s for s in sts if s["Effect"] == "Allow"]
+    (deny,) = [s for s in sts if s["Effect"] == "Deny"]
+    assert allow["Action"] == "sts:AssumeRole"
+    # The member role's name in any account, never a bare "*", and only in this organization.
+    assert allow["Resource"] == f"arn:aws:iam::*:role/{DEFAULT_MEMBER_ROLE_NAME}"
+    assert allow["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "${aws:PrincipalOrgID}"}}
+    # Its own account's member role stays denied: there it reads with its own role.
+    assert deny["Resource"] == f"arn:aws:iam::{DEV}:role/{DEFAULT_MEMBER_ROLE_NAME}"
+    # Resource "*" only where an action has no resource-level permissions; never AssumeRole.
+    anywhere = {a for a, r in allowed(poller_statements(synth(context))).items() if "*" in r}
+    assert anywhere == {
+        "personalize:ListBatchSegmentJobs",
+        "organizations:ListDelegatedAdministrators",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+
+
+def test_in_an_organization_the_poller_lists_the_stack_sets_instances() -> None:
+    name = "PersonalizeSegmentJobNotifier-PersonalizeJobReader"
+    delegated = allowed(poller_statements(synth(ORGANIZATION)))
+    # A delegated administrator's StackSet lives in the management account (not known here).
+    assert delegated["cloudformation:ListStackInstances"] == [
+        f"arn:aws:cloudformation:eu-west-1:*:stackset/{name}:*"
+    ]
+    assert delegated["organizations:ListDelegatedAdministrators"] == ["*"]
+    management = allowed(poller_statements(synth({**ORGANIZATION, "stackSetCallAs": "SELF"})))
+    assert management["cloudformation:ListStackInstances"] == [
+        f"arn:aws:cloudformation:eu-west-1:{DEV}:stackset/{name}:*"
+    ]
+    assert "organizations:ListDelegatedAdministrators" not in management
+
+
+def test_without_organizational_units_no_organization_grants(default_template: Template) -> None:
+    for template in (default_template, synth(TWO_ACCOUNTS)):
+        policies = json.dumps(template.find_resources("AWS::IAM::Policy"))
+        assert "cloudformation:" not in policies
+        assert "organizations:" not in policies
+        assert "aws:ResourceOrgID" not in policies
 
 
 def test_no_stack_set_without_organizational_units(all_options_template: Template) -> None:
@@ -251,27 +324,60 @@ def deployed(template: Template) -> tuple[Deployment, dict[str, Any]]:
     return deployment, arn(resources)
 
 
+EXPLICIT_LIST = {k: v for k, v in ALL_OPTIONS.items() if k != "memberOrganizationalUnits"}
+# Every region Amazon Personalize is in, with a solution version there too.
+MANY_REGIONS = "us-east-1,us-east-2,us-west-2,eu-west-1,eu-central-1,ap-south-1,ap-northeast-1"
+# An organization: accounts are found at run time, so the template is the same for 5 or 500
+# accounts; 20 OUs (the root, or whatever groups 500 accounts) and the longest role name.
+ORGANIZATION_OF_500 = {
+    **EXPLICIT_LIST,
+    "accounts": None,
+    "regions": MANY_REGIONS,
+    "memberOrganizationalUnits": ",".join(f"ou-ab12-{n:08d}" for n in range(20)),
+    "memberRoleName": "R" * 64,
+}
+TEMPLATE_BYTES = 1_000_000  # CloudFormation's template size, uploaded through S3
+STACK_SET_TEMPLATE_BODY_BYTES = 51_200  # an inline TemplateBody
+
+
 @pytest.mark.parametrize(
     "context",
     [
-        # The most scopes: 100 (one alarm each).
+        # Many scopes: 25 accounts x 5 regions, one alarm for them all.
         {
+            **EXPLICIT_LIST,
             "accounts": ",".join(f"{n:012d}" for n in range(1, 26)),
-            "regions": "eu-west-1,us-east-1,us-west-2,sa-east-1",
+            "regions": "eu-west-1,us-east-1,us-west-2,sa-east-1,ap-south-1",
         },
-        # The most accounts with the longest member role name: 71 ARNs in the poller's policy.
+        # The most listed accounts with the longest member role name: 71 ARNs in the policy.
         {
+            **EXPLICIT_LIST,
             "accounts": ",".join(f"{n:012d}" for n in range(1, 72)),
             "regions": "us-east-1",
             "memberRoleName": "R" * 64,
         },
+        # 500 accounts' worth of organization, no list.
+        ORGANIZATION_OF_500,
+        # An organization with the longest list that limits it.
+        {
+            **ORGANIZATION_OF_500,
+            "accounts": ",".join(f"{n:012d}" for n in range(1, 101)),
+        },
     ],
-    ids=["most scopes", "most accounts"],
+    ids=["many scopes", "most accounts", "organization", "organization and a list"],
 )
-def test_the_largest_configuration_fits_aws_quotas(context: dict[str, str]) -> None:
-    template = synth({**ALL_OPTIONS, **context})
+def test_the_largest_configuration_fits_aws_quotas(context: dict[str, str | None]) -> None:
+    template = synth({key: value for key, value in context.items() if value is not None})
     deployment, resources = deployed(template)
     assert len(resources) < TEMPLATE_RESOURCES
+    assert len(json.dumps(template.to_json(), separators=(",", ":"))) < TEMPLATE_BYTES
+    assert len(unreachable_alarms(template)) == 1
+    for stack_set_resource in template.find_resources("AWS::CloudFormation::StackSet").values():
+        body = stack_set_resource["Properties"]["TemplateBody"]
+        assert len(body.encode()) <= STACK_SET_TEMPLATE_BODY_BYTES
+    # Lambda allows a function 4 KB of environment variables (names and values).
+    env = deployment.resolve(poller(template)["Environment"]["Variables"])
+    assert sum(len(name) + len(str(value)) for name, value in env.items()) <= 4 * 1024
     role_id = poller(template)["Role"]["Fn::GetAtt"][0]
     poller_policies = [
         deployment.resolve(resources[policy_id]["Properties"]["PolicyDocument"])

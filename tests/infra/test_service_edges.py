@@ -324,3 +324,26 @@ def test_every_alarm_is_an_edge_to_an_encrypted_topic(all_options_template: Temp
         of_type(all_options_template, "AWS::CloudWatch::Alarm")
     )
     assert all(key_of(all_options_template, e.target) for e in alarm_edges)
+
+
+def test_the_one_scope_errors_alarm_reaches_the_alarm_topic(
+    each_configuration: Template,
+) -> None:
+    """However many scopes (in an organization, accounts found at run time), one alarm on
+    UnreachableScopes: an edge to the alarm topic that its policy and key let through."""
+    alarms = {
+        alarm_id: alarm["Properties"]
+        for alarm_id, alarm in of_type(each_configuration, "AWS::CloudWatch::Alarm").items()
+        if alarm["Properties"]["MetricName"] in ("UnreachableScopes", "ScopeErrors")
+    }
+    ((alarm_id, props),) = alarms.items()
+    assert props["MetricName"] == "UnreachableScopes"
+    (edge,) = [
+        e
+        for e in edges(each_configuration)
+        if e.kind == ALARM_ACTION and e.source == arn_of(alarm_id)
+    ]
+    assert "Alarms" in edge.target
+    statements, resource = guarding_statements(each_configuration, edge)
+    assert allowed(statements, edge.principal, edge.action, resource, edge.source)
+    assert not [p for p in problems(each_configuration) if edge.target in p]

@@ -327,8 +327,8 @@ def test_alarms_notify_the_alarm_topic(default_template: Template) -> None:
         "ListingIncomplete",
         "BaselineUnfinished",
         "Heartbeat",
-        # The one watched scope: this account and region (see test_scopes.py).
-        "ScopeErrorsThisAccountThisRegion",
+        # One for every unreachable scope, however many (see test_scopes.py).
+        "ScopeErrors",
     }
     topic = {"Ref": alarm_topic_id(default_template)}
     for props in by_name.values():
