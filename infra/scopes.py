@@ -12,17 +12,9 @@ defines (poller.settings, poller.report); the stack imports them from there.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
 from aws_cdk import Aws
 
 from infra.config import STACK_NAME
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
 
 # The member stack, deployable by itself into each member account (or through a StackSet).
 MEMBER_STACK_NAME = "PersonalizeJobReader"
@@ -59,34 +51,3 @@ def member_stack_set_arn(stack_name: str, account: str) -> str:
 def poller_role_arn(central_account: str) -> str:
     """The central poller's role, as the member role's trust policy names it."""
     return f"arn:{Aws.PARTITION}:iam::{central_account}:role/{POLLER_ROLE_NAME}"
-
-
-@dataclass(frozen=True)
-class WatchedScope:
-    """One (account, region) pair. Unconfigured parts are this stack's own (tokens)."""
-
-    account: str
-    region: str
-    own_account: bool  # no `accounts` given: the stack's own account, no role assumed
-    own_region: bool  # no `regions` given: the stack's own region
-
-    @property
-    def dimension(self) -> str:
-        """The `scope` dimension of ScopeErrors, as the poller writes it."""
-        return f"{self.account}/{self.region}"
-
-    @property
-    def id(self) -> str:
-        """A construct ID naming the scope, stable across deploys."""
-        account = "ThisAccount" if self.own_account else self.account
-        region = "ThisRegion" if self.own_region else re.sub(r"\W", "", self.region.title())
-        return f"{account}{region}"
-
-
-def watched_scopes(accounts: Sequence[str], regions: Sequence[str]) -> list[WatchedScope]:
-    """Every pair of the configured accounts and regions, this stack's own by default."""
-    return [
-        WatchedScope(account, region, own_account=not accounts, own_region=not regions)
-        for account in (accounts or [Aws.ACCOUNT_ID])
-        for region in (regions or [Aws.REGION])
-    ]

@@ -11,7 +11,6 @@ from infra.constructs.channels import Channels
 from infra.constructs.member_stack_set import MemberStackSet
 from infra.constructs.notifier import Notifier
 from infra.constructs.slack_webhook import SlackWebhook
-from infra.scopes import watched_scopes
 
 if TYPE_CHECKING:
     from constructs import Construct
@@ -73,7 +72,6 @@ class NotifierStack(Stack):
             notifier=self.notifier,
             channels=self.channels,
             emails=config.alarm_emails,
-            scopes=watched_scopes(config.accounts, config.regions),
             member_role_name=config.member_role_name,
             slack_webhook=self.slack_webhook,
         )

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from infra.constructs.channels import Channels
     from infra.constructs.notifier import Notifier
     from infra.constructs.slack_webhook import SlackWebhook
-    from infra.scopes import WatchedScope
 
 HEARTBEAT_PERIODS = 3
 # A first run (the silent baseline) normally finishes in one run; still unfinished after this
@@ -78,12 +77,11 @@ class Alerting(Construct):
         notifier: Notifier,
         channels: Channels,
         emails: Sequence[str],
-        scopes: Sequence[WatchedScope],
         member_role_name: str,
         slack_webhook: SlackWebhook | None = None,
     ) -> None:
-        """`scopes`: the scopes the settings name. Whatever their number (in an organization
-        the poller finds the accounts at run time), one ScopeErrors alarm covers them all."""
+        """One ScopeErrors alarm covers every scope, whatever their number (in an
+        organization the poller finds the accounts at run time)."""
         super().__init__(scope, id)
         self.topic = self._build_topic(channels, emails)
         self.alarms = self._build_poller_alarms(notifier, channels)
