@@ -50,6 +50,12 @@ class ApiError(Exception):
         self.fault = Fault(code, http_status, message)
 
 
+class _Server(ThreadingHTTPServer):
+    # A poller lists up to 100 scopes at once: socketserver's backlog of 5 would reset
+    # connections that AWS would accept.
+    request_queue_size = 128
+
+
 class PersonalizeEmulator:
     """Holds the jobs and serves them. Thread-safe: the server answers on its own threads."""
 
@@ -324,7 +330,7 @@ class PersonalizeEmulator:
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the runner reports calls itself."""
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _Server((host, port), Handler)
         self._server.daemon_threads = True
         serve_in_background(self._server)
         return self.endpoint
