@@ -43,6 +43,7 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
             deployment.own_account,
             f"notifier-cli-{uuid.uuid4()}",
             time_left=lambda: deadline - deployment.clock(),
+            members=wiring.discovery(settings, session),
         ),
         now=datetime.fromtimestamp(deployment.clock(), UTC),
         clock=deployment.clock,
@@ -65,7 +66,7 @@ def poll_command(args: argparse.Namespace, session: boto3.session.Session) -> in
         )
     _print_notes(result)
     # The function's own verdict: what fails its invocation fails the command.
-    raise_on_failure(result, len(run.scopes))
+    raise_on_failure(result, {scope.place for scope in run.scopes})
     if result.claims_lost:
         raise CliError(
             f"{result.claims_lost} transitions were claimed by another poll, or this run's "

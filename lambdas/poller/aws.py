@@ -49,6 +49,9 @@ LISTING_LIMITS = CallLimits(connect_seconds=2, read_seconds=5, attempts=3)
 DESCRIBE_LIMITS = CallLimits(connect_seconds=2, read_seconds=3, attempts=1)
 # AssumeRole into a member account, once per hour or so per account.
 STS_LIMITS = CallLimits(connect_seconds=2, read_seconds=3, attempts=3)
+# The StackSet's instances, once every few minutes (poller.discovery): a page answers in
+# well under a second; a run that cannot get them keeps the last answer, or fails.
+DISCOVERY_LIMITS = CallLimits(connect_seconds=2, read_seconds=5, attempts=3)
 # The table, the topics and the bus: calls made while delivering. A run keeps at least this
 # call's worst case in hand (its safety margin), so one slow call cannot outlast the run.
 DELIVERY_LIMITS = CallLimits(connect_seconds=1, read_seconds=2, attempts=3)
@@ -56,4 +59,5 @@ DELIVERY_LIMITS = CallLimits(connect_seconds=1, read_seconds=2, attempts=3)
 LISTING_CONFIG = LISTING_LIMITS.config
 DESCRIBE_CONFIG = DESCRIBE_LIMITS.config
 STS_CONFIG = STS_LIMITS.config
+DISCOVERY_CONFIG = DISCOVERY_LIMITS.config
 RETRY_CONFIG = DELIVERY_LIMITS.config

@@ -15,6 +15,11 @@ class JobListingError(PollerError):
     """ListBatchSegmentJobs failed after botocore's retries; nothing was diffed."""
 
 
+class DiscoveryError(PollerError):
+    """The member accounts could not be found (ListStackInstances failed) and no earlier
+    answer is at hand: the run fails rather than watch fewer accounts than it should."""
+
+
 class SnapshotError(PollerError):
     """The snapshot table could not be read or written."""
 

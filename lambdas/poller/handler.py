@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from poller.delivery import Channel
+    from poller.discovery import StackSetAccounts
     from poller.personalize_source import PersonalizeJobSource
     from poller.snapshot_store import DynamoSnapshotStore
 
@@ -56,6 +57,12 @@ def adapters(
 
 
 @cache
+def discovery() -> StackSetAccounts | None:
+    # One per container: its answer is cached between runs (poller.discovery).
+    return wiring.discovery(settings())
+
+
+@cache
 def catch_up_runs(function_arn: str) -> LambdaCatchUp:
     return wiring.catch_up(function_arn)
 
@@ -82,6 +89,7 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
         context.aws_request_id,
         time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         catch_up=catch_up_keys(event),
+        members=discovery(),
     )
     result = poll(*adapters(own_account, partition), run)
     add_metrics(metrics, result, (time.monotonic() - started) * 1000)
@@ -89,5 +97,5 @@ def handler(event: Any, context: LambdaContext) -> dict[str, Any]:
     logger.info("poll finished", extra=told)
     if result.catch_up:
         catch_up_runs(context.invoked_function_arn).start(result.catch_up)
-    raise_on_failure(result, len(run.scopes))
+    raise_on_failure(result, {scope.place for scope in run.scopes})
     return told

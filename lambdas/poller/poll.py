@@ -29,7 +29,7 @@ from poller.plan import (
 from poller.scanning import ListingPhase, RecordReader, ScopeScan, list_scopes
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from datetime import datetime
 
     from poller.models import Record, Transition
@@ -62,6 +62,10 @@ class PollRun:
     # cannot start one (the command-line tool).
     catch_up_seconds: float | None = None
     catch_up: bool = False  # this run is a catch-up of its scopes
+    # Scopes watched but known unusable before listing (scope key -> why): a member
+    # account whose StackSet instance failed. Named, not listed; still watched.
+    unusable: Mapping[str, str] = field(default_factory=dict)
+    discovery_stale: str | None = None  # why the member accounts are an earlier answer
 
 
 @dataclass(slots=True)
@@ -93,6 +97,7 @@ class PollResult:
     jobs_checked: int = 0  # jobs compared with their record
     full_read: bool = False
     skipped: Counter[Outcome] = field(default_factory=Counter)
+    discovery_stale: str | None = None  # the member accounts are an earlier answer: why
 
     @property
     def delivered_all(self) -> bool:
@@ -127,7 +132,7 @@ class _Poll:
     ) -> None:
         self.source, self.store, self.channels, self.run = source, store, channels, run
         self.budget = Budget(run.time_left, run.safety_margin)
-        self.result = PollResult()
+        self.result = PollResult(discovery_stale=run.discovery_stale)
         self.stored: dict[Scope, ScopeState] = {}
         self.records: dict[str, Record] = {}  # read for the scopes listed, by job ARN
         self.place_of: dict[str, str] = {}  # job ARN -> its scope's 'account/region'
@@ -216,8 +221,7 @@ class _Poll:
         the run; the rest of the run is for baseline writes and deliveries."""
         run, budget = self.run, self.budget
         for scan in scans:
-            until = scan.state.catch_up_until
-            scan.held = not run.catch_up and until is not None and until > run.now
+            _set_aside(scan, run)
         reserve = budget.remaining() * (1 - LISTING_SHARE)
         if not budget.allows(reserve):
             return
@@ -228,7 +232,7 @@ class _Poll:
             over=lambda: not budget.allows(reserve),
             seconds=budget.remaining() - reserve,
         )
-        listed = [scan for scan in scans if not scan.held]
+        listed = [scan for scan in scans if not scan.held and scan.unreachable is None]
         list_scopes(listed, self.source, RecordReader(self.store), phase)
         for scan in listed:
             if scan.found is not None:
@@ -286,6 +290,14 @@ def _catching_up(
         store.save_scope(scope, state, run.now)
         stored[scope] = states[scope] = state
     return states
+
+
+def _set_aside(scan: ScopeScan, run: PollRun) -> None:
+    """Leave a scope unlisted if a catch-up run holds it, or name it if it is known to be
+    unusable (its member account's StackSet instance failed)."""
+    until = scan.state.catch_up_until
+    scan.held = not run.catch_up and until is not None and until > run.now
+    scan.unreachable = None if scan.held else run.unusable.get(scan.scope.key)
 
 
 def _rewatched(stored: dict[Scope, ScopeState], watched: frozenset[str] | None) -> list[Scope]:

@@ -9,6 +9,8 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from poller.errors import PublishFailedError, ScopesUnreachableError, SnapshotError
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from aws_lambda_powertools import Metrics
 
     from poller.poll import PollResult
@@ -36,6 +38,8 @@ def add_metrics(metrics: Metrics, result: PollResult, duration_ms: float) -> Non
         # Every unreachable scope in one number, for one alarm however many scopes there
         # are; ScopeErrors (by scope) says which.
         ("UnreachableScopes", len(result.unreachable)),
+        # 1 when the member accounts are an earlier answer (ListStackInstances failed).
+        ("DiscoveryStale", int(result.discovery_stale is not None)),
     ):
         metrics.add_metric(name, MetricUnit.Count, value)
     metrics.add_metric("PollDuration", MetricUnit.Milliseconds, duration_ms)
@@ -79,11 +83,13 @@ def summary(result: PollResult) -> dict[str, Any]:
         "scopesHeld": result.scopes_held,
         "scopesRewatched": result.scopes_rewatched,
         "stormScopes": result.storm_places,
+        "discoveryStale": result.discovery_stale,
     }
 
 
-def raise_on_failure(result: PollResult, scopes: int) -> None:
-    """Fail the invocation so the Errors metric and its alarm see it."""
+def raise_on_failure(result: PollResult, places: Collection[str]) -> None:
+    """Fail the invocation so the Errors metric and its alarm see it. `places`: the run's
+    scopes' 'account/region' (several scopes share one with solution versions)."""
     if result.publish_failures:
         raise PublishFailedError(result.publish_failures, len(result.transitions))
     if result.record_failures:
@@ -91,5 +97,5 @@ def raise_on_failure(result: PollResult, scopes: int) -> None:
             f"{result.record_failures} transitions or baseline writes could not be claimed "
             "or recorded; a later poll does them"
         )
-    if result.unreachable and len(result.unreachable) == scopes:
+    if places and set(places) <= result.unreachable.keys():
         raise ScopesUnreachableError(result.unreachable)

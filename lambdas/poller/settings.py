@@ -76,22 +76,28 @@ class Settings:
     discover_stack_set: str | None = None
     stack_set_call_as: str = "DELEGATED_ADMIN"  # ListStackInstances' CallAs
 
-    def scopes(self, own_account: str) -> tuple[Scope, ...]:
+    def scopes(self, own_account: str, accounts: Sequence[str] | None = None) -> tuple[Scope, ...]:
         """Every watched (account, region), each whole or, with solution versions given,
-        narrowed to the versions that live there."""
-        scopes = []
-        for account in self.watched_accounts or (own_account,):
-            for region in self.watched_regions or (self.region,):
-                versions = [
-                    arn
-                    for arn in self.solution_version_arns
-                    if arn_part(arn, 4) in (None, account) and arn_part(arn, 3) in (None, region)
-                ]
-                if self.solution_version_arns:
-                    scopes += [Scope(arn, account, region) for arn in versions]
-                else:
-                    scopes.append(Scope(None, account, region))
-        return tuple(scopes)
+        narrowed to the versions that live there. `accounts`: the accounts found by
+        discovery, instead of the list."""
+        if accounts is None:
+            accounts = self.watched_accounts or (own_account,)
+        regions = self.watched_regions or (self.region,)
+        return tuple(
+            scope
+            for account in accounts
+            for region in regions
+            for scope in self._at(account, region)
+        )
+
+    def _at(self, account: str, region: str) -> list[Scope]:
+        if not self.solution_version_arns:
+            return [Scope(None, account, region)]
+        return [
+            Scope(arn, account, region)
+            for arn in self.solution_version_arns
+            if arn_part(arn, 4) in (None, account) and arn_part(arn, 3) in (None, region)
+        ]
 
     def to_env(self) -> dict[str, str]:
         """The function's environment that from_env() reads back as these settings: the

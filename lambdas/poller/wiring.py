@@ -7,11 +7,12 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from poller.aws import RETRY_CONFIG
+from poller.aws import DISCOVERY_CONFIG, RETRY_CONFIG
 from poller.catch_up import LambdaCatchUp
 from poller.channels.eventbridge import EventBridgePublisher
 from poller.channels.sns import SnsPublisher
 from poller.delivery import Channel
+from poller.discovery import StackSetAccounts, watched_accounts
 from poller.personalize_source import PersonalizeJobSource
 from poller.poll import PollRun
 from poller.scope_clients import ScopeClients
@@ -49,13 +50,17 @@ def poll_run(
     run_id: str,
     time_left: Callable[[], float],
     catch_up: frozenset[str] | None = None,
+    *,
+    members: StackSetAccounts | None = None,
 ) -> PollRun:
     """A run starting now: a scheduled run over every scope the settings watch, limited to
     the scheduled run's time; or, given the keys of a catch-up event, a catch-up run of
-    those scopes with all of `time_left`."""
+    those scopes with all of `time_left`. With DISCOVER_STACK_SET, the accounts are the
+    StackSet's (`members`, cached by the caller; else asked now)."""
+    accounts, unusable, stale = _discovered(config, own_account, members)
     # Refused at once, naming why, rather than polled wrong: none at all, one twice, or a
     # region without Amazon Personalize (the stack's own, which synth may not have known).
-    scopes = check_scopes(config.scopes(own_account), config.allowed_regions)
+    scopes = check_scopes(config.scopes(own_account, accounts), config.allowed_regions)
     function_seconds = time_left()
     if catch_up is None and config.run_seconds is not None:
         time_left = _at_most(time_left, config.run_seconds)
@@ -75,7 +80,37 @@ def poll_run(
             else None
         ),
         catch_up=catch_up is not None,
+        # Watched, and named each run with why, until their instance is usable again.
+        unusable={s.key: unusable[s.account_id] for s in scopes if s.account_id in unusable},
+        discovery_stale=stale,
     )
+
+
+def _discovered(
+    config: Settings, own_account: str, members: StackSetAccounts | None
+) -> tuple[tuple[str, ...] | None, dict[str, str], str | None]:
+    """With DISCOVER_STACK_SET: the accounts to watch (the unusable ones too, to keep them
+    watched), those unusable with why, and why the answer is an earlier one, if it is.
+    Without: None, the settings' list decides."""
+    if config.discover_stack_set is None:
+        return None, {}, None
+    members = members or StackSetAccounts(config.discover_stack_set, config.stack_set_call_as)
+    found = members.members()  # DiscoveryError, with no earlier answer: the run fails
+    usable, unusable = watched_accounts(
+        own_account, config.watched_accounts, found, config.discover_stack_set
+    )
+    return (*usable, *unusable), unusable, found.stale
+
+
+def discovery(
+    config: Settings, session: boto3.session.Session | None = None
+) -> StackSetAccounts | None:
+    """What finds the member accounts, if the settings say to: keep it for the container's
+    life, so its answer is cached between runs."""
+    if config.discover_stack_set is None:
+        return None
+    client = session.client("cloudformation", config=DISCOVERY_CONFIG) if session else None
+    return StackSetAccounts(config.discover_stack_set, config.stack_set_call_as, client)
 
 
 def _at_most(time_left: Callable[[], float], seconds: float) -> Callable[[], float]:

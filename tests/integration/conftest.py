@@ -266,6 +266,7 @@ def reset_handler_caches(spec: PollerSpec) -> None:
     """Forget settings and clients, as a new Lambda container would."""
     poller_handler(spec).settings.cache_clear()
     poller_handler(spec).adapters.cache_clear()
+    poller_handler(spec).discovery.cache_clear()
 
 
 @pytest.fixture(autouse=True)
