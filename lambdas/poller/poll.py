@@ -90,6 +90,7 @@ class PollResult:
     storm: bool = False
     storm_places: list[str] = field(default_factory=list)  # 'account/region' given a digest
     scopes_rewatched: list[str] = field(default_factory=list)  # re-added: a fresh baseline
+    scopes_dropped: list[str] = field(default_factory=list)  # watched last run, not now
     # Scopes whose listing cannot finish across scheduled runs (its checkpoint expired, and
     # it stopped short again): a catch-up run must list them. Held for it from now.
     catch_up: list[Scope] = field(default_factory=list)
@@ -275,6 +276,10 @@ def starting_states(
         # After the resets, before listing: a run that dies later still knows these scopes
         # are watched. (A run watching nothing leaves the set as it was.)
         store.save_watched(keys)
+        # Named once, by the run that stops watching them (an account that left, say).
+        result.scopes_dropped = sorted((markers.watched or keys) - keys)
+        if result.scopes_dropped:
+            logger.warning("scopes no longer watched", extra={"scopes": result.scopes_dropped})
     return stored, {scope: believable(stored.get(scope), run.now) for scope in run.scopes}
 
 

@@ -82,6 +82,7 @@ def summary(result: PollResult) -> dict[str, Any]:
         "catchUp": [scope.key for scope in result.catch_up],
         "scopesHeld": result.scopes_held,
         "scopesRewatched": result.scopes_rewatched,
+        "scopesDropped": result.scopes_dropped,
         "stormScopes": result.storm_places,
         "discoveryStale": result.discovery_stale,
     }

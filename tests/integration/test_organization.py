@@ -166,6 +166,15 @@ def test_the_stack_sets_accounts_are_watched_a_joining_one_silently_and_a_missin
     assert scope_errors(capsys.readouterr().out) == places(MISSING)
     assert stack.calls[LISTED] == 2
 
+    # An account that leaves is named once, by the run that stops watching it.
+    cloudformation().delete_stack_instances(
+        StackSetName=STACK_SET, Accounts=[JOINING], Regions=[EAST], RetainStacks=False
+    )
+    clock.now += CACHE_SECONDS
+    assert stack.invoke()["scopesDropped"] == sorted(f"{place}/*" for place in places(JOINING))
+    assert stack.invoke()["scopesDropped"] == []
+    assert stack.calls[LISTED] == 3
+
 
 def test_an_account_whose_instance_failed_is_named_with_why_and_stays_watched(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
