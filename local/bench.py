@@ -53,14 +53,6 @@ STEADY_REPEATS = 5
 # network round trip, as a call to a regional endpoint waits in AWS.
 LATENCIES = (0.0, 0.05)
 SCOPES_TARGET = 1.3  # a poll of several scopes, against the slowest single scope
-# The largest organization measured: this many accounts (the poller's own and members
-# reached through their assumed role) in these regions, each scope holding a few jobs,
-# every ListBatchSegmentJobs call answered after the modelled latency.
-ORG_ACCOUNTS = 200
-ORG_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
-ORG_JOBS = 50
-ORG_LATENCY = 0.05
-RUN_SECONDS = 240  # a scheduled run's time with the default 5-minute schedule
 
 
 def worker(mode: str, env: dict[str, str], *args: str) -> dict[str, Any]:
@@ -208,42 +200,6 @@ def run_scopes(aws: LocalAws, spec: Any) -> list[dict[str, Any]]:
                 {"scopes": scopes, "per_scope": per_scope, "latency": latency, **measured}
             )
     return results
-
-
-def run_organization(aws: LocalAws, spec: Any) -> dict[str, Any]:
-    """ORG_ACCOUNTS x ORG_REGIONS scopes: the first run (every baseline, every role assumed)
-    and a warm container's steady poll, at ORG_LATENCY per listing call."""
-    members = tuple(f"{300000000000 + i:012d}" for i in range(ORG_ACCOUNTS - 1))
-    accounts = (OWN, *members)
-    scopes = len(accounts) * len(ORG_REGIONS)
-    print(f"measuring an organization of {scopes} scopes ...", flush=True)
-    aws.personalize.delay["ListBatchSegmentJobs"] = ORG_LATENCY
-    try:
-        started = time.monotonic()
-        env = scope_world(aws, spec, accounts, ORG_REGIONS, ORG_JOBS)
-        first_run = time.monotonic() - started
-    finally:
-        aws.personalize.delay.clear()
-    steady = steady_at(aws, env, ORG_LATENCY, 3)
-    assert steady["jobs"] == scopes * ORG_JOBS, steady
-    assert len(steady["listed_as"]) == scopes, steady
-    return {"accounts": len(accounts), "scopes": scopes, "first_s": first_run, **steady}
-
-
-def organization_report(org: dict[str, Any]) -> list[str]:
-    share = org["poll_s"] / RUN_SECONDS
-    return [
-        "",
-        "## A large organization",
-        "",
-        f"{org['accounts']} accounts x {len(ORG_REGIONS)} regions ({org['scopes']} scopes, "
-        f"{ORG_JOBS} jobs each), every ListBatchSegmentJobs call answered after "
-        f"{ORG_LATENCY * 1000:.0f} ms: a warm container's steady poll took "
-        f"{org['poll_s']:.1f} s, {share:.0%} of the {RUN_SECONDS} s a scheduled run has "
-        f"with the default 5-minute schedule (target: within one run: {verdict(share < 1)}). "
-        f"Setting up and taking every scope's silent baseline (a first run, every member "
-        f"role assumed) took {org['first_s']:.1f} s in all.",
-    ]
 
 
 def scopes_report(results: list[dict[str, Any]]) -> list[str]:
@@ -428,11 +384,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-scopes", action="store_true", help="skip the several accounts and regions"
     )
-    parser.add_argument(
-        "--organization-only",
-        action="store_true",
-        help=f"measure only {ORG_ACCOUNTS} accounts x {len(ORG_REGIONS)} regions, and print it",
-    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.monotonic()
@@ -440,10 +391,6 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with LocalAws() as aws:
         os.environ.update(aws.environment())
-        if args.organization_only:
-            print("\n".join(organization_report(run_organization(aws, spec))))
-            return 0
-        organization = run_organization(aws, spec)
         for n in sizes:
             print(f"measuring {n:,} jobs ...", flush=True)
             results.append(run_size(aws, spec, n))
@@ -454,7 +401,6 @@ def main(argv: list[str] | None = None) -> int:
         "handler_traced": import_seconds("import poller.handler", tracing=True),
     }
     text = report(results, scopes, imports, time.monotonic() - started)
-    text += "\n".join(organization_report(organization)) + "\n"
     print(text)
     if not args.no_write:
         REPORT.write_text(text)
