@@ -157,10 +157,16 @@ class Sent:
     subject: str
     bodies: dict[str, str]
     attributes: dict[str, str]
+    types: dict[str, str]  # each attribute's DataType
 
     @property
-    def event_type(self) -> str:
-        return self.attributes["eventType"]
+    def event_types(self) -> list[str]:
+        """The `eventType` values, as a filter policy matches them: a digest's is a
+        String.Array of JOB_DIGEST and the types it holds."""
+        value = self.attributes["eventType"]
+        if self.types.get("eventType") == "String.Array":
+            return [str(item) for item in json.loads(value)]
+        return [value]
 
     @property
     def scope(self) -> str:
@@ -175,14 +181,17 @@ def sent_messages(aws: LocalAws, topic_arn: str, seen: int) -> list[Sent]:
             subject or "",
             json.loads(message),
             {name: value["Value"] for name, value in (attributes or {}).items()},
+            {name: value["Type"] for name, value in (attributes or {}).items()},
         )
         for _id, message, subject, attributes, _group in topic.sent_notifications[seen:]
     ]
 
 
-def for_people(event_type: str, filter_policy: dict[str, Any] | None) -> bool:
-    """Whether the template's email subscription filter lets this event type through."""
-    return filter_policy is None or event_type in filter_policy.get("eventType", [event_type])
+def for_people(event_types: list[str], filter_policy: dict[str, Any] | None) -> bool:
+    """Whether the template's email subscription filter lets a message with these event
+    types through (SNS matches any element of an array)."""
+    wanted = (filter_policy or {}).get("eventType")
+    return wanted is None or any(event_type in wanted for event_type in event_types)
 
 
 def show_email(subject: str, body: str, scope: str) -> None:
@@ -384,7 +393,7 @@ class Demo:
         sent = sent_messages(self.aws, self.people_topic_arn, self.tally.published)
         for message in sent:
             show_slack(message.bodies["https"], message.scope)
-            if for_people(message.event_type, self.spec.email_filter_policy):
+            if for_people(message.event_types, self.spec.email_filter_policy):
                 show_email(message.subject, message.bodies["email"], message.scope)
                 self.tally.emails += 1
         self.tally.published += len(sent)

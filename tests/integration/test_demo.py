@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from local.demo import MISSING_ACCOUNT, Layout, parse_args, scope_errors
+from local.demo import MISSING_ACCOUNT, Layout, for_people, parse_args, scope_errors
 from local.story import compare
 from local.template import synth
 
@@ -143,3 +143,11 @@ def test_demo_serve_keeps_the_endpoints_up_and_says_how_to_reach_them() -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
+
+
+def test_the_demo_shows_people_what_their_filter_lets_through_as_sns_does() -> None:
+    failures_only = {"eventType": ["JOB_FAILED", "JOB_STUCK"]}
+    assert for_people(["JOB_DIGEST", "JOB_FAILED", "JOB_SUCCEEDED"], failures_only)
+    assert not for_people(["JOB_DIGEST", "JOB_SUCCEEDED"], failures_only)
+    assert not for_people(["JOB_SUCCEEDED"], failures_only)
+    assert for_people(["JOB_STATUS_CHANGED"], None)
