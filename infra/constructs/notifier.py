@@ -281,21 +281,14 @@ def assume_member_roles(
     account the poller reads with its own role. A single listed account may be this one:
     then the policy exists only where it is another.
     """
-    policy = iam.Policy(
+    policy = _member_roles_policy(
         scope,
-        "AssumeMemberRoles",
-        statements=[
-            iam.PolicyStatement(
-                actions=["sts:AssumeRole"],
-                resources=[member_role_arn(account, role_name) for account in accounts],
-            ),
-            iam.PolicyStatement(
-                effect=iam.Effect.DENY,
-                actions=["sts:AssumeRole"],
-                resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
-            ),
-        ],
-        roles=[role],
+        role,
+        role_name,
+        iam.PolicyStatement(
+            actions=["sts:AssumeRole"],
+            resources=[member_role_arn(account, role_name) for account in accounts],
+        ),
     )
     if len(accounts) == 1:
         cfn_policy = policy.node.default_child
@@ -308,6 +301,26 @@ def assume_member_roles(
         )
 
 
+def _member_roles_policy(
+    scope: Construct, role: iam.IRole, role_name: str, allowed: iam.PolicyStatement
+) -> iam.Policy:
+    """The poller's AssumeMemberRoles policy: the member roles `allowed`, and never this
+    account's own (there the poller reads with its own role)."""
+    return iam.Policy(
+        scope,
+        "AssumeMemberRoles",
+        statements=[
+            allowed,
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                actions=["sts:AssumeRole"],
+                resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
+            ),
+        ],
+        roles=[role],
+    )
+
+
 def assume_organization_member_roles(scope: Construct, role: iam.IRole, role_name: str) -> None:
     """sts:AssumeRole on the member role, by name, in any account of this stack's organization
     but its own: one statement however many accounts the organization has.
@@ -316,22 +329,15 @@ def assume_organization_member_roles(scope: Construct, role: iam.IRole, role_nam
     `${aws:PrincipalOrgID}` the poller's own (IAM User Guide, global condition keys). A role
     of that name outside the organization, or a poller outside any, matches nothing.
     """
-    policy = iam.Policy(
+    policy = _member_roles_policy(
         scope,
-        "AssumeMemberRoles",
-        statements=[
-            iam.PolicyStatement(
-                actions=["sts:AssumeRole"],
-                resources=[any_member_role_arn(role_name)],
-                conditions=SAME_ORGANIZATION,
-            ),
-            iam.PolicyStatement(
-                effect=iam.Effect.DENY,
-                actions=["sts:AssumeRole"],
-                resources=[member_role_arn(Aws.ACCOUNT_ID, role_name)],
-            ),
-        ],
-        roles=[role],
+        role,
+        role_name,
+        iam.PolicyStatement(
+            actions=["sts:AssumeRole"],
+            resources=[any_member_role_arn(role_name)],
+            conditions=SAME_ORGANIZATION,
+        ),
     )
     NagSuppressions.add_resource_suppressions(
         policy,
