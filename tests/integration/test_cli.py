@@ -385,13 +385,23 @@ def test_dry_run_of_a_first_run_announces_and_writes_nothing(
     assert deployed.received() == {"sns": [], "people": [], "events": []}
 
 
-def test_apply_exits_1_when_a_publish_fails_and_leaves_the_job_for_the_next_poll(
+def nightly_finished(
     stack: Stack, template: dict[str, Any], capsys: pytest.CaptureFixture[str]
-) -> None:
+) -> tuple[Deployed, str]:
+    """A deployed copy whose first --apply recorded the job "nightly" IN PROGRESS (nothing
+    of it left in the queues), which has since finished: the next poll announces ACTIVE."""
     deployed = deploy_copy(stack, template)
     arn = stack.personalize.add_job("nightly", "IN PROGRESS")
     run(capsys, "poll", "--apply", "--stack", CLI_STACK)
+    deployed.received()
     stack.personalize.set_status(arn, "ACTIVE")
+    return deployed, arn
+
+
+def test_apply_exits_1_when_a_publish_fails_and_leaves_the_job_for_the_next_poll(
+    stack: Stack, template: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed, arn = nightly_finished(stack, template, capsys)
     # The events topic and the people topic, each past its attempts.
     stack.aws.inject_fault(
         "sns:PublishBatch", "InternalError", 500, times=2 * DELIVERY_LIMITS.attempts
@@ -412,10 +422,7 @@ def test_apply_exits_1_when_a_publish_fails_and_leaves_the_job_for_the_next_poll
 def test_a_claim_held_by_another_poll_is_not_sent_and_the_command_says_so(
     stack: Stack, template: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    deployed = deploy_copy(stack, template)
-    arn = stack.personalize.add_job("nightly", "IN PROGRESS")
-    run(capsys, "poll", "--apply", "--stack", CLI_STACK)
-    stack.personalize.set_status(arn, "ACTIVE")
+    deployed, arn = nightly_finished(stack, template, capsys)
     key = {PARTITION_KEY: {"S": JOB_PARTITION}, SORT_KEY: {"S": arn}}
     observer_client("dynamodb").update_item(  # the scheduled poll is announcing it
         TableName=deployed.table_name,
@@ -440,10 +447,7 @@ def test_a_laptop_whose_clock_is_behind_leases_its_claims_on_aws_clock(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    deploy_copy(stack, template)
-    arn = stack.personalize.add_job("nightly", "IN PROGRESS")
-    run(capsys, "poll", "--apply", "--stack", CLI_STACK)
-    stack.personalize.set_status(arn, "ACTIVE")
+    nightly_finished(stack, template, capsys)
     real_time = time.time
     monkeypatch.setattr(deployment_module, "machine_time", lambda: real_time() - 3600)
     leases: list[float] = []
@@ -470,11 +474,7 @@ def test_a_laptop_that_sleeps_mid_send_sends_nothing_more_and_exits_non_zero(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    deployed = deploy_copy(stack, template)
-    arn = stack.personalize.add_job("nightly", "IN PROGRESS")
-    run(capsys, "poll", "--apply", "--stack", CLI_STACK)
-    deployed.received()
-    stack.personalize.set_status(arn, "ACTIVE")
+    deployed, _ = nightly_finished(stack, template, capsys)
     real_time = time.time
     slept = [0.0]
     monkeypatch.setattr(deployment_module, "machine_time", lambda: real_time() + slept[0])
