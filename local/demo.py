@@ -10,6 +10,13 @@ role (moto's STS issues the assumed role's keys; the emulator serves each caller
 account's jobs in the region it signed for). One more account, whose member role was
 never deployed, is watched too: each of its scopes raises its ScopeErrors alarm while
 the others are announced.
+
+With --organization, the stack is given organizational units instead of accounts: the
+poller finds the members itself, in the instances of the member StackSet (built in moto's
+CloudFormation from the template). The StackSet starts with three members, one of which
+has no member role (named, with why, at every poll); a fourth joins before the third
+poll, is recorded silently at its first poll, and is announced from then on. The poller's
+discovery cache runs on the schedule's simulated clock, so no tick waits for it.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import contextlib
 import importlib
 import io
 import json
+import math
 import os
 import signal
 import sys
@@ -34,13 +42,15 @@ from moto.sns.models import sns_backends  # moto's documented way to read what a
 
 from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import LocalAws, drain_queue
-from local.provision import provision, subscribe_queue
+from local.provision import create_member_stack_set, provision, subscribe_queue
 from local.requests_counter import count_requests
 from local.story import Story, compare
-from local.template import read_poller, schedule_minutes, synth
+from local.template import TemplateError, read_poller, schedule_minutes, synth
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from boto3.session import Session
 
     from local.personalize_emulator import PersonalizeEmulator
     from local.provision import LocalResources
@@ -53,7 +63,11 @@ WIDTH = 78
 OWN_ACCOUNT = LocalLambdaContext().account_id
 MEMBER_ACCOUNTS = ("222233334444", "444455556666")  # their member role is deployed
 MISSING_ACCOUNT = "333344445555"  # watched, but its member role was never deployed
+JOINING_ACCOUNT = "555566667777"  # with --organization: joins during the story
+DEMO_OU = "ou-ab12-cdef3456"  # with --organization: the OU the StackSet deploys to
+JOIN_TICK = 2  # the joining account's instance is created before the third poll
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+LISTED_INSTANCES = "cloudformation:ListStackInstances"  # the poller's discovery call
 # A scope's story makes up to 3 transitions for people in one tick: past 6 scopes a tick
 # could pass the stack's storm threshold (20), and people would get one digest instead.
 MAX_SCOPES = 6
@@ -73,28 +87,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--regions", type=int, default=1, help=f"regions watched in each (1-{len(REGIONS)})"
     )
+    parser.add_argument(
+        "--organization",
+        action="store_true",
+        help="the poller finds the accounts in the member StackSet; one joins on the way",
+    )
     parser.add_argument("--serve", action="store_true", help="keep the endpoints up afterwards")
     parser.add_argument("--verbose", action="store_true", help="show the poller's own JSON logs")
     args = parser.parse_args(argv)
-    if args.jobs < 0 or args.ticks < 1:
-        parser.error("--jobs must be >= 0 and --ticks >= 1")
-    if not 1 <= args.accounts <= 1 + len(MEMBER_ACCOUNTS) or not 1 <= args.regions <= len(REGIONS):
-        parser.error(f"--accounts 1-{1 + len(MEMBER_ACCOUNTS)}, --regions 1-{len(REGIONS)}")
-    if args.accounts * args.regions > MAX_SCOPES:
-        parser.error(f"at most {MAX_SCOPES} scopes (accounts x regions) for the story to tell")
+    problem = sizing_problem(args) or organization_problem(args)
+    if problem:
+        parser.error(problem)
     return args
+
+
+def sizing_problem(args: argparse.Namespace) -> str | None:
+    if args.jobs < 0 or args.ticks < 1:
+        return "--jobs must be >= 0 and --ticks >= 1"
+    if not 1 <= args.accounts <= 1 + len(MEMBER_ACCOUNTS) or not 1 <= args.regions <= len(REGIONS):
+        return f"--accounts 1-{1 + len(MEMBER_ACCOUNTS)}, --regions 1-{len(REGIONS)}"
+    if len(Layout.of(args).reachable()) > MAX_SCOPES:
+        return f"at most {MAX_SCOPES} scopes (accounts x regions) for the story to tell"
+    return None
+
+
+def organization_problem(args: argparse.Namespace) -> str | None:
+    if not args.organization:
+        return None
+    if args.accounts != 1:
+        return "--organization: the poller finds the accounts, --accounts lists them"
+    if args.ticks < JOIN_TICK + 2:
+        # The joining account's first poll is silent: one more is needed to hear it.
+        return f"--organization needs --ticks >= {JOIN_TICK + 2}"
+    return None
 
 
 @dataclass(frozen=True)
 class Layout:
     """Which accounts and regions the demo's stack watches."""
 
-    accounts: tuple[str, ...]  # reachable: the poller's own first, then members
+    accounts: tuple[str, ...]  # reachable from the start: the poller's own first, then members
     regions: tuple[str, ...]
     missing: tuple[str, ...]  # watched, without their member role
+    # Members that join the organization during the story. Only with discovery: a listed
+    # account is watched from the first poll.
+    joining: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Layout:
+        if args.organization:
+            return cls.organization(args.regions)
         return cls.sized(args.accounts, args.regions)
 
     @classmethod
@@ -106,19 +148,41 @@ class Layout:
         several = len(reachable) * len(watched_regions) > 1
         return cls(reachable, watched_regions, (MISSING_ACCOUNT,) if several else ())
 
+    @classmethod
+    def organization(cls, regions: int) -> Layout:
+        """The poller's own account and the StackSet's members, in the first `regions`: the
+        members of `sized`, the one without its member role, and one that joins later."""
+        reachable = (OWN_ACCOUNT, *MEMBER_ACCOUNTS)
+        return cls(reachable, REGIONS[:regions], (MISSING_ACCOUNT,), (JOINING_ACCOUNT,))
+
     @property
     def several(self) -> bool:
         return bool(self.missing)
 
+    @property
+    def discovered(self) -> bool:
+        """Whether the poller finds its accounts (the StackSet's instances), not a list."""
+        return bool(self.joining)
+
     def context(self) -> dict[str, str]:
-        """CDK context of the stack: one scope by default, else every account and region."""
+        """CDK context of the stack: one scope by default, else every account and region,
+        listed or (with discovery) those of an organizational unit."""
         if not self.several:
             return {"notifyEmails": DEMO_EMAIL}
-        return {
-            "notifyEmails": DEMO_EMAIL,
-            "accounts": ",".join((*self.accounts, *self.missing)),
-            "regions": ",".join(self.regions),
-        }
+        watched = (
+            {"memberOrganizationalUnits": DEMO_OU}
+            if self.discovered
+            else {"accounts": ",".join((*self.accounts, *self.missing))}
+        )
+        return {"notifyEmails": DEMO_EMAIL, **watched, "regions": ",".join(self.regions)}
+
+    def members(self) -> tuple[str, ...]:
+        """The accounts the StackSet has an instance in at the first poll."""
+        return (*self.accounts[1:], *self.missing)
+
+    def reachable(self) -> list[str]:
+        """The scopes whose jobs are heard, those of joining accounts last."""
+        return [f"{a}/{r}" for a in (*self.accounts, *self.joining) for r in self.regions]
 
     def unreachable(self) -> set[str]:
         return {f"{account}/{region}" for account in self.missing for region in self.regions}
@@ -261,6 +325,87 @@ def summary_table(rows: list[tuple[str, str]]) -> str:
     return "\n".join(f"  {label.ljust(width)}  {value}" for label, value in rows)
 
 
+class Organization:
+    """The organization in local AWS, as the poller finds it: the member StackSet's instances
+    (the accounts that have the member role), one more joining before poll JOIN_TICK + 1,
+    and the clock the poller's discovery cache runs on: the schedule's, not the wall's."""
+
+    def __init__(
+        self, template: dict[str, Any], layout: Layout, observer: Session, period: int
+    ) -> None:
+        self.layout, self.observer, self.period = layout, observer, period
+        self.stack_set = create_member_stack_set(template, observer, OWN_ACCOUNT)
+        self.now = 0.0  # seconds of the schedule's time since the first poll
+        self.baselined: set[str] = set()  # scopes whose baseline the poller completed
+        self._join(layout.members())
+        print(f"  the poller finds its accounts: the instances of StackSet {self.stack_set}")
+
+    def clock(self) -> float:
+        return self.now
+
+    def attach(self, handler: str) -> None:
+        """Run the poller's discovery (one per container, poller.handler's) on this clock."""
+        members = importlib.import_module(handler.rpartition(".")[0]).discovery()
+        if members is None:
+            raise TemplateError("the organization's poller does not discover its accounts")
+        members.clock = self.clock
+
+    @property
+    def watched_from(self) -> int:
+        """The first poll that lists the joining accounts. The poller asks the StackSet at
+        its first poll, then once the answer is CACHE_SECONDS old: every `every` polls."""
+        # After the poller's environment is set: the module names its logger at import.
+        from poller.discovery import CACHE_SECONDS  # noqa: PLC0415
+
+        every = math.ceil(CACHE_SECONDS / (self.period * 60))
+        return math.ceil(JOIN_TICK / every) * every
+
+    def before_poll(self, tick: int) -> None:
+        self.now = tick * self.period * 60.0
+        if tick == JOIN_TICK:
+            self._join(self.layout.joining)
+            joined = ", ".join(self.layout.joining)
+            print(f"  · {joined} joins the organization: the StackSet gives it the member role")
+
+    def after_poll(self, listings: int, dynamodb: Any, table_name: str) -> None:
+        """What the StackSet says (and whether this poll asked it), and each scope whose
+        baseline the poll completed, with the jobs it recorded there silently."""
+        summaries = self.observer.client("cloudformation").list_stack_instances(
+            StackSetName=self.stack_set
+        )["Summaries"]
+        members = ", ".join(sorted({summary["Account"] for summary in summaries}))
+        asked = "asked by this poll" if listings else "this poll used the poller's cached answer"
+        print(f"  StackSet members ({asked}): {members}")
+        # After the poller's environment is set: poller.poll names its logger at import.
+        from local.snapshot import job_records, scope_markers  # noqa: PLC0415
+
+        baselined = {
+            "/".join(key.split("/")[:2])
+            for key, marker in scope_markers(dynamodb, table_name).items()
+            if marker.get("baselineComplete") is True
+        }
+        new = sorted(baselined - self.baselined)
+        self.baselined |= baselined
+        if new:
+            records = Counter(scope_of(arn) for arn in job_records(dynamodb, table_name))
+            for place in new:
+                print(f"  baseline of {place}: its {records[place]} jobs recorded silently")
+
+    def _join(self, accounts: tuple[str, ...]) -> None:
+        # In the notifier's own region, as the template's StackSet deploys: the role is global.
+        self.observer.client("cloudformation").create_stack_instances(
+            StackSetName=self.stack_set,
+            Accounts=list(accounts),
+            Regions=[self.observer.region_name],
+        )
+
+
+def scope_of(job_arn: str) -> str:
+    """'account/region' of a job."""
+    _arn, _partition, _service, region, account, _resource = job_arn.split(":", 5)
+    return f"{account}/{region}"
+
+
 @dataclass
 class Tally:
     """What should have been heard, and what was."""
@@ -281,7 +426,8 @@ class Demo:
     def __init__(self, args: argparse.Namespace, layout: Layout, aws: LocalAws) -> None:
         self.args, self.layout, self.aws = args, layout, aws
         print("Synthesizing the stack (python app.py) and reading its template ...")
-        self.spec = read_poller(synth(layout.context()))
+        template = synth(layout.context())
+        self.spec = read_poller(template)
         self.period = schedule_minutes(self.spec.schedule_expression)
         print(
             f"  poller {self.spec.handler}, schedule {self.spec.schedule_expression}, "
@@ -298,6 +444,10 @@ class Demo:
         assert boto3.DEFAULT_SESSION is not None
         self.requests: Counter[str] = count_requests(boto3.DEFAULT_SESSION)
         self.handler = load_handler(self.spec.handler)
+        self.organization: Organization | None = None
+        if layout.discovered:
+            self.organization = Organization(template, layout, self.observer, self.period)
+            self.organization.attach(self.spec.handler)
         self.stories = self._stories()
         self.tally = Tally()
         env = self.resources.environment
@@ -313,13 +463,11 @@ class Demo:
         role = resources.environment.get("MEMBER_ROLE_NAME", "")
         for account in self.layout.missing:
             self.aws.moto.missing_roles.add(f"arn:aws:iam::{account}:role/{role}")
-        if self.layout.several:
-            watched = ", ".join(sorted(self.layout.unreachable() | set(self.reachable())))
+        if self.layout.several and not self.layout.discovered:
+            watched = ", ".join(sorted(self.layout.unreachable() | set(self.layout.reachable())))
             print(f"  watching {watched}")
+        if self.layout.missing:
             print(f"  {', '.join(self.layout.missing)} has no member role {role}: AssumeRole fails")
-
-    def reachable(self) -> list[str]:
-        return [f"{a}/{r}" for a in self.layout.accounts for r in self.layout.regions]
 
     def _stories(self) -> list[Story]:
         # Played in accelerated time, ending before now: the poller's clock is the wall
@@ -330,7 +478,7 @@ class Demo:
             return [Story(emulator, self.args.seed, self.args.jobs, start, self.period)]
         places = [
             (account, region)
-            for account in (*self.layout.accounts, *self.layout.missing)
+            for account in (*self.layout.accounts, *self.layout.missing, *self.layout.joining)
             for region in self.layout.regions
         ]
         return [
@@ -343,44 +491,58 @@ class Demo:
                 account=account,
                 region=region,
                 throttles=i == 0,
+                first_tick=self._first_poll_of(account),
             )
             for i, (account, region) in enumerate(places)
         ]
+
+    def _first_poll_of(self, account: str) -> int:
+        if self.organization is None or account not in self.layout.joining:
+            return 0
+        return self.organization.watched_from
 
     # --- one tick ----------------------------------------------------------------------
     def tick(self, tick: int) -> None:
         story = self.stories[0]
         clock = time.strftime("%H:%M", time.gmtime(story.clock(tick)))
         print(f"\n{rule(f'tick {tick + 1}/{self.args.ticks}  {clock}  (every {self.period} min)')}")
+        if self.organization:
+            self.organization.before_poll(tick)
         self._tell(tick)
+        listed_before = self.requests[LISTED_INSTANCES]
         result, printed = poll_once(self.handler, scheduled_event(self.aws.region, self.rule_arn))
         if self.args.verbose:
             print(printed, end="")
         self.tally.errors += "error" in result
-        if tick == 0:
-            # Imported once the poller's environment is set: poller.poll (which it reads
-            # the store's layout from) names its logger after the service at import.
-            from local.snapshot import set_scope_times  # noqa: PLC0415
-
-            # The notifier was deployed at the story's first tick: jobs created since
-            # then are new to it, those before are its silent baseline.
-            deployed = datetime.fromtimestamp(story.clock(0), UTC)
-            set_scope_times(
-                self.observer.client("dynamodb"),
-                self.resources.table_name,
-                baselineStartedAt=deployed,
-            )
+        if tick in {each.first_tick for each in self.stories}:
+            self._date_baselines(datetime.fromtimestamp(story.clock(0), UTC))
         self._show_people()
         self._show_pipeline()
         self._show_alarms(tick, result, scope_errors(printed))
+        if self.organization:
+            listings = self.requests[LISTED_INSTANCES] - listed_before
+            dynamodb = self.observer.client("dynamodb")
+            self.organization.after_poll(listings, dynamodb, self.resources.table_name)
         print(progress_line(result, tick))
+
+    def _date_baselines(self, deployed: datetime) -> None:
+        """The notifier was deployed at the story's first tick: jobs created since then are
+        new to it, those before are its silent baseline. The poller dates a scope's baseline
+        by the wall clock, after all of the story's times, so each is dated back once its
+        first poll has recorded what its scope had (an account that joins later, too)."""
+        # Imported once the poller's environment is set: poller.poll (which it reads the
+        # store's layout from) names its logger after the service at import.
+        from local.snapshot import set_scope_times  # noqa: PLC0415
+
+        dynamodb = self.observer.client("dynamodb")
+        set_scope_times(dynamodb, self.resources.table_name, baselineStartedAt=deployed)
 
     def _tell(self, tick: int) -> None:
         """Play each story up to this tick's poll and say what happened."""
         unreachable = self.layout.unreachable()
         for story in self.stories:
             story.before_tick(tick)
-            expected = story.expected(first_poll=tick == 0)
+            expected = story.expected(first_poll=tick == story.first_tick)
             if story.place not in unreachable:
                 self.tally.expected += expected
             where = f"{story.place}  " if self.layout.several else ""
@@ -414,10 +576,12 @@ class Demo:
         for place in alarmed:
             print(f"  ALARM ScopeErrors {place}: {reasons.get(place, 'no reason logged')}")
         self.tally.alarms.update(alarmed)
-        expected = self.layout.unreachable()
-        if sorted(alarmed) != sorted(expected):
+        expected = sorted(self.layout.unreachable())
+        # Each named twice: by its metric (the alarm) and, with why, in the run's result.
+        if sorted(alarmed) != expected or sorted(reasons) != expected:
             self.tally.problems.append(
-                f"tick {tick + 1}: ScopeErrors for {sorted(alarmed)}, expected {sorted(expected)}"
+                f"tick {tick + 1}: ScopeErrors for {sorted(alarmed)}, unreachableScopes "
+                f"{sorted(reasons)}, expected {expected}"
             )
 
     # --- the end -----------------------------------------------------------------------
@@ -453,15 +617,15 @@ class Demo:
         return rows
 
     def _scope_rows(self) -> list[tuple[str, str]]:
-        heard = Counter(
-            f"{arn.split(':')[4]}/{arn.split(':')[3]}" for arn, _, _ in self.tally.received
-        )
+        heard = Counter(scope_of(arn) for arn, _, _ in self.tally.received)
         listed = self.aws.personalize.calls_by_scope
         rows = [("scopes", "")]
-        for place in self.reachable():
+        for place in self.layout.reachable():
             account, region = place.split("/")
-            requests = listed[(account, region)]
-            rows.append((f"  {place}", f"{heard[place]} events, {requests} Personalize requests"))
+            told = f"{heard[place]} events, {listed[(account, region)]} Personalize requests"
+            if account in self.layout.joining:
+                told += f", joined before tick {JOIN_TICK + 1}"
+            rows.append((f"  {place}", told))
         for place in sorted(self.layout.unreachable()):
             alarms = self.tally.alarms[place]
             rows.append((f"  {place}", f"{heard[place]} events, ScopeErrors in {alarms} polls"))

@@ -1,4 +1,5 @@
-"""Create the poller's resources in local AWS from the template, and resolve its environment."""
+"""Create the poller's resources in local AWS from the template (with OUs, its member
+StackSet too), and resolve its environment."""
 
 from __future__ import annotations
 
@@ -38,15 +39,49 @@ def provision(spec: PollerSpec, session: Session) -> LocalResources:
     }
     resolved_refs = {spec.table_id: table_name, **topic_arns}
 
-    environment: dict[str, str] = {}
-    for name, value in spec.environment.items():
-        if isinstance(value, str):
-            environment[name] = value
-        elif isinstance(value, dict) and value.get("Ref") in resolved_refs:
-            environment[name] = resolved_refs[value["Ref"]]
-        else:
-            raise TemplateError(f"cannot resolve the poller's {name}={value!r} locally")
+    environment = {
+        name: _resolved(f"the poller's {name}", value, resolved_refs)
+        for name, value in spec.environment.items()
+    }
     return LocalResources(table_name, topic_arns, environment)
+
+
+def create_member_stack_set(template: dict[str, Any], session: Session, account_id: str) -> str:
+    """The template's StackSet of the member role, in local CloudFormation, deployed from
+    `account_id`; returns its name. Its instances are created by account (moto's
+    service-managed StackSets deploy only to the accounts of moto's own organization, whose
+    IDs it makes up), so it is made self-managed, with the template's member template."""
+    (stack_set,) = [
+        resource["Properties"]
+        for resource in template.get("Resources", {}).values()
+        if resource.get("Type") == "AWS::CloudFormation::StackSet"
+    ]
+    refs = {"AWS::AccountId": account_id}
+    name: str = stack_set["StackSetName"]
+    session.client("cloudformation").create_stack_set(
+        StackSetName=name,
+        TemplateBody=stack_set["TemplateBody"],
+        Capabilities=stack_set.get("Capabilities", []),
+        Parameters=[
+            {
+                "ParameterKey": parameter["ParameterKey"],
+                "ParameterValue": _resolved(
+                    f"the StackSet's {parameter['ParameterKey']}", parameter["ParameterValue"], refs
+                ),
+            }
+            for parameter in stack_set.get("Parameters", [])
+        ],
+    )
+    return name
+
+
+def _resolved(what: str, value: Any, refs: dict[str, str]) -> str:
+    """A template value made concrete: a string, or a Ref to something created locally."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value.get("Ref") in refs:
+        return refs[value["Ref"]]
+    raise TemplateError(f"cannot resolve {what}={value!r} locally")
 
 
 def create_queue(session: Session, name: str) -> tuple[str, str]:

@@ -28,7 +28,9 @@ FAILURE_REASONS = (
 @dataclass
 class Story:
     """What happens to the jobs of one account and region (by default the emulator's own).
-    Only the first of several stories throttles, as Personalize throttles its caller."""
+    Only the first of several stories throttles, as Personalize throttles its caller. An
+    account that joins later starts its story at `first_tick`, the first poll that lists it;
+    nothing happens to its jobs before."""
 
     personalize: PersonalizeEmulator
     seed: int
@@ -38,6 +40,7 @@ class Story:
     account: str | None = None
     region: str | None = None
     throttles: bool = True
+    first_tick: int = 0
     rng: random.Random = field(init=False)
     heard: dict[str, str] = field(default_factory=dict)  # status as of the last poll
     lifecycles: dict[str, list[str]] = field(default_factory=dict)  # statuses still to come
@@ -83,18 +86,21 @@ class Story:
         """Change the jobs as time passes up to this tick's poll."""
         self.narration = []
         now = self.clock(tick)
-        if tick == 0:
+        step = tick - self.first_tick
+        if step < 0:
+            return
+        if step == 0:
             self._history(now)
             return
         self._advance(now)
-        if tick == 1:
+        if step == 1:
             self._new("daily-audience", "PENDING", now, ["IN PROGRESS", "ACTIVE"])
             self._new("weekly-lookalike", "PENDING", now, ["IN PROGRESS", "CREATE FAILED"])
             # Finishes within one poll period: the poll sees PENDING, then ACTIVE.
             self._new("churn-risk", "PENDING", now, ["ACTIVE"])
-        elif tick == 2:
+        elif step == 2:
             self._throttle()
-        elif tick == 3:
+        elif step == 3:
             # Created and failed between two polls: heard once, as a failure.
             self._new("flash-sale", "CREATE FAILED", now, [], reason=FAILURE_REASONS[1])
         elif self.rng.random() < 0.5:

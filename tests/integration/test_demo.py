@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from local.demo import MISSING_ACCOUNT, Layout, for_people, parse_args, scope_errors
+from local.demo import (
+    JOINING_ACCOUNT,
+    MEMBER_ACCOUNTS,
+    MISSING_ACCOUNT,
+    OWN_ACCOUNT,
+    Layout,
+    for_people,
+    parse_args,
+    scope_errors,
+)
 from local.story import compare
 from local.template import synth
 
@@ -81,6 +90,55 @@ def test_demo_across_accounts_and_regions_names_each_scope_and_alarms_the_missin
     assert f"(AWS Chatbot) · {MISSING_ACCOUNT}/" not in out  # nor messages for people
     assert f"ml-team@example.com · {MISSING_ACCOUNT}/" not in out
     assert "2 scopes unreachable" in out
+
+
+def ticks_of(out: str) -> list[str]:
+    """What the demo printed at each tick, in order (the last one ends with the summary)."""
+    return out.split("\n── tick ")[1:]
+
+
+def test_demo_of_an_organization_finds_its_members_hears_one_that_joins_and_names_one() -> None:
+    out = run_demo("--organization", "--jobs", "20", "--ticks", "5")
+    assert "Result: every expected notification arrived exactly once" in out
+    first, second, joined, *later = ticks_of(out)
+    here = "us-east-1"
+    # The StackSet's three members, found by the poller, and each reachable one (the
+    # poller's own account too) recorded silently at its first poll.
+    members = ", ".join(sorted((*MEMBER_ACCOUNTS, MISSING_ACCOUNT)))
+    assert f"StackSet members (asked by this poll): {members}\n" in first
+    for account in (OWN_ACCOUNT, *MEMBER_ACCOUNTS):
+        assert f"baseline of {account}/{here}: its 20 jobs recorded silently" in first
+    assert "pipeline <- " not in first
+    assert "── Slack" not in first
+    # An account joins between polls: the next poll finds it, records what it has
+    # silently, and from then on its jobs are announced.
+    assert JOINING_ACCOUNT not in first + second
+    assert f"{JOINING_ACCOUNT} joins the organization" in joined
+    assert f"{members}, {JOINING_ACCOUNT}\n" in joined
+    assert f"baseline of {JOINING_ACCOUNT}/{here}: its 20 jobs recorded silently" in joined
+    assert f"<- {JOINING_ACCOUNT}/" not in joined
+    assert f"(AWS Chatbot) · {JOINING_ACCOUNT}/" not in joined  # nor messages for people
+    assert f"pipeline <- {JOINING_ACCOUNT}/{here} " in later[0]
+    assert f"── email to ml-team@example.com · {JOINING_ACCOUNT}/{here} " in later[1]
+    # The member whose role is missing is named, with why, at every poll; the others are
+    # announced meanwhile, and nothing of it is.
+    alarm = f"ALARM ScopeErrors {MISSING_ACCOUNT}/{here}: ListBatchSegmentJobs failed: "
+    assert out.count(alarm + "An error occurred (AccessDenied)") == 5
+    assert "when calling the AssumeRole operation" in out
+    for account in (OWN_ACCOUNT, *MEMBER_ACCOUNTS):
+        assert f"pipeline <- {account}/{here} " in second
+        assert f"── email to ml-team@example.com · {account}/{here} " in joined
+    assert f"<- {MISSING_ACCOUNT}/" not in out
+    assert f"ml-team@example.com · {MISSING_ACCOUNT}/" not in out
+
+
+def test_the_organization_demo_gives_the_stack_an_ou_and_no_accounts() -> None:
+    context = Layout.of(parse_args(["--organization"])).context()
+    assert "memberOrganizationalUnits" in context
+    assert "accounts" not in context
+    for wrong in (["--accounts", "2"], ["--ticks", "3"], ["--regions", "2"]):
+        with pytest.raises(SystemExit):
+            parse_args(["--organization", *wrong])
 
 
 def test_the_demo_reads_scope_errors_from_the_embedded_metrics() -> None:
