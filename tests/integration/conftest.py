@@ -9,7 +9,7 @@ import json
 import os
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import drain_queue
 from local.provision import create_queue, provision, subscribe_queue
 from local.snapshot import job_records, make_full_read_due, scope_markers, set_scope_times
-from local.template import PollerSpec, read_poller, synth
+from local.template import PollerSpec, TemplateError, read_poller, synth
 from poller.channels.eventbridge import SOURCE
 from poller.settings import Settings
 
@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 Heard = tuple[str | None, str | None, str | None]  # job name, previous status, status
 SCHEDULED = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
 WRITES = frozenset({"PutItem", "UpdateItem", "BatchWriteItem", "DeleteItem"})
+# The OU the organization template deploys the member role to (through the member StackSet).
+MEMBER_OU = "ou-ab12-cdef3456"
 
 
 @dataclass
@@ -225,6 +227,50 @@ def template() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def spec(template: dict[str, Any]) -> PollerSpec:
     return read_poller(template)
+
+
+@pytest.fixture(scope="session", params=["DELEGATED_ADMIN", "SELF"])
+def organization_template(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The stack for an organization: the demo's configuration with member OUs and no list
+    of accounts, so the poller finds the accounts from the member StackSet's instances. Once
+    deployed in a delegated administrator of StackSets (the default), once in the management
+    account (stackSetCallAs SELF)."""
+    return synth(
+        {
+            **Layout.sized(1, 1).context(),
+            "memberOrganizationalUnits": MEMBER_OU,
+            "stackSetCallAs": request.param,
+        }
+    )
+
+
+@pytest.fixture
+def organization_stack(stack: Stack, organization_template: dict[str, Any]) -> Stack:
+    """The stack fixture's resources with the poller configured as the organization's template
+    configures it: the same table and topics (the same logical IDs), and every setting the
+    template gives the function."""
+    spec = read_poller(organization_template)
+    if (spec.handler, spec.table_id, spec.table, spec.topic_ids, set(spec.environment)) != (
+        stack.spec.handler,
+        stack.spec.table_id,
+        stack.spec.table,
+        stack.spec.topic_ids,
+        set(stack.spec.environment),
+    ):
+        raise TemplateError("the organization's poller is not wired as the default one")
+    provisioned = {  # what each logical ID the default environment references became locally
+        value["Ref"]: os.environ[name]
+        for name, value in stack.spec.environment.items()
+        if isinstance(value, dict) and "Ref" in value
+    }
+    for name, value in spec.environment.items():
+        if isinstance(value, str):
+            stack.configure(**{name: value})
+        elif isinstance(value, dict) and value.get("Ref") in provisioned:
+            stack.configure(**{name: provisioned[value["Ref"]]})
+        else:
+            raise TemplateError(f"cannot resolve the poller's {name}={value!r} locally")
+    return replace(stack, spec=spec)
 
 
 @pytest.fixture
