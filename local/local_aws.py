@@ -160,6 +160,8 @@ class LocalAws:
         self._server: BaseWSGIServer | None = None
         self.moto_endpoint = ""
         self._accounts: dict[str, str] = {}
+        self._identity_session = boto3.session.Session()
+        self._identity_lock = threading.Lock()
         self.personalize.identify = self.account_of
 
     def start(self) -> LocalAws:
@@ -202,17 +204,20 @@ class LocalAws:
     def account_of(self, access_key: str) -> str:
         """The account an access key belongs to, as moto's STS issued it (an assumed role's
         keys belong to the role's account; the local default keys to the default one)."""
-        account = self._accounts.get(access_key)
-        if account is None:
-            sts = boto3.session.Session().client(
-                "sts",
-                endpoint_url=self.moto_endpoint,
-                region_name=self.region,
-                aws_access_key_id=access_key,
-                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            )
-            account = str(sts.get_caller_identity()["Account"])
-            self._accounts[access_key] = account
+        with self._identity_lock:  # one question per key, however many requests wait
+            account = self._accounts.get(access_key)
+            if account is None:
+                # One session for every key: a session per key parsed botocore's data files
+                # each time, which an organization's hundreds of member keys would repeat.
+                sts = self._identity_session.client(
+                    "sts",
+                    endpoint_url=self.moto_endpoint,
+                    region_name=self.region,
+                    aws_access_key_id=access_key,
+                    aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                )
+                account = str(sts.get_caller_identity()["Account"])
+                self._accounts[access_key] = account
         return account
 
     def calls(self) -> Counter[str]:

@@ -5,15 +5,19 @@ each caller with the jobs of its own account and region."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
+from botocore.loaders import JSONFileLoader
 
 from local.demo import MEMBER_ACCOUNTS, MISSING_ACCOUNT, REGIONS, Layout
 from local.lambda_context import LocalLambdaContext
 from local.template import read_poller, synth
 from poller.errors import ScopesUnreachableError
 from poller.poll import SAFETY_MARGIN_SECONDS
+from poller.scope_clients import ScopeClients
 from tests.integration.test_iam_usage import ACTION_OF_OPERATION, PLATFORM_PREFIXES, granted_actions
 
 if TYPE_CHECKING:
@@ -186,3 +190,36 @@ def test_the_role_of_a_multi_account_poller_grants_exactly_its_calls(stack: Stac
     code_grants = {a for a in granted if not a.startswith(PLATFORM_PREFIXES)}
     assert used - granted == set(), "called without a grant"
     assert code_grants - used == set(), "granted but never called"
+
+
+def test_a_member_account_reads_no_data_file_again_and_shares_one_sts_client(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An organization's hundreds of accounts each have a session: botocore's data files
+    # (endpoints, the service model) are parsed once for all of them, and every AssumeRole
+    # goes through one STS client. Each member parsing them again took seconds of CPU.
+    members = [f"{300000000000 + i:012d}" for i in range(5)]
+    session = boto3.session.Session()
+    sts_clients: list[str] = []
+    session.events.register(
+        "creating-client-class.sts", lambda event_name, **_: sts_clients.append(event_name)
+    )
+    clients = ScopeClients(OWN, "aws", ROLE, session)
+    clients.personalize(members[0], EAST).list_batch_segment_jobs()
+    files_read: Counter[str] = Counter()
+    read_file = JSONFileLoader.load_file
+
+    def counted(self: JSONFileLoader, file_path: str, *args: Any) -> Any:
+        files_read[file_path] += 1
+        return read_file(self, file_path, *args)
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", counted)
+
+    for member in members[1:]:
+        for region in (EAST, WEST):
+            clients.personalize(member, region).list_batch_segment_jobs()
+
+    assert files_read == Counter()
+    assert len(sts_clients) == 1
+    listed = {scope for scope in stack.personalize.calls_by_scope if scope[0] in members}
+    assert listed == {(members[0], EAST)} | {(m, r) for m in members[1:] for r in (EAST, WEST)}
