@@ -65,6 +65,7 @@ class PersonalizeEmulator:
         self.calls: Counter[str] = Counter()
         # Requests per (account, region) the caller was in, as a member account would see.
         self.calls_by_scope: Counter[tuple[str, str]] = Counter()
+        self.connections = 0  # TCP connections accepted: clients that share a pool reuse them
         # The account of a caller's access key (LocalAws asks moto's STS, which issued the
         # keys of an assumed role); without it, every caller is in `account_id`.
         self.identify: Callable[[str], str] | None = None
@@ -183,6 +184,7 @@ class PersonalizeEmulator:
             self._ordered.clear()
             self._faults.clear()
             self.calls.clear()
+            self.connections = 0
             self.calls_by_scope.clear()
             self.delay.clear()
 
@@ -295,6 +297,11 @@ class PersonalizeEmulator:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body leave at once, no 40 ms ACK wait
+
+            def setup(self) -> None:
+                super().setup()
+                with emulator._lock:
+                    emulator.connections += 1
 
             def do_POST(self) -> None:
                 target = self.headers.get("X-Amz-Target", "")

@@ -12,6 +12,11 @@ from botocore.config import Config
 # up to 5 s more.
 _MAX_BACKOFF = 20.0
 _RETRY_AFTER_EXTRA = 5.0
+# Scopes listed at once (poller.scanning), each in a thread that waits on the network, not
+# the CPU; more scopes queue for a thread. Their clients share one pool of connections to
+# each regional endpoint, as large as the threads that may use it at once.
+MAX_SCOPE_THREADS = 100
+_BOTOCORE_POOL = 10  # botocore's connections per endpoint, enough for calls in one thread
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +26,7 @@ class CallLimits:
     connect_seconds: float
     read_seconds: float
     attempts: int
+    connections: int = _BOTOCORE_POOL  # kept open per endpoint, for calls made at once
 
     @property
     def config(self) -> Config:
@@ -30,6 +36,7 @@ class CallLimits:
             connect_timeout=self.connect_seconds,
             read_timeout=self.read_seconds,
             retries={"mode": "standard", "total_max_attempts": self.attempts},
+            max_pool_connections=self.connections,
         )
 
     @property
@@ -44,7 +51,9 @@ class CallLimits:
 
 # Listing: a page answers in well under a second; an endpoint that doesn't is given up on
 # in seconds, and its scope is left for this run (the run never waits for it anyway).
-LISTING_LIMITS = CallLimits(connect_seconds=2, read_seconds=5, attempts=3)
+LISTING_LIMITS = CallLimits(
+    connect_seconds=2, read_seconds=5, attempts=3, connections=MAX_SCOPE_THREADS
+)
 # Details are optional: one try, and the event goes out without them.
 DESCRIBE_LIMITS = CallLimits(connect_seconds=2, read_seconds=3, attempts=1)
 # AssumeRole into a member account, once per hour or so per account.
@@ -54,7 +63,10 @@ STS_LIMITS = CallLimits(connect_seconds=2, read_seconds=3, attempts=3)
 DISCOVERY_LIMITS = CallLimits(connect_seconds=2, read_seconds=5, attempts=3)
 # The table, the topics and the bus: calls made while delivering. A run keeps at least this
 # call's worst case in hand (its safety margin), so one slow call cannot outlast the run.
-DELIVERY_LIMITS = CallLimits(connect_seconds=1, read_seconds=2, attempts=3)
+# Every listing thread reads its scope's records from the table at once.
+DELIVERY_LIMITS = CallLimits(
+    connect_seconds=1, read_seconds=2, attempts=3, connections=MAX_SCOPE_THREADS
+)
 
 LISTING_CONFIG = LISTING_LIMITS.config
 DESCRIBE_CONFIG = DESCRIBE_LIMITS.config

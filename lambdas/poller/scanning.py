@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
+from poller.aws import MAX_SCOPE_THREADS
 from poller.errors import JobListingError
 from poller.plan import ScopePlan
 from poller.rules import full_read_due, latest_per_job, needs_check
@@ -29,9 +30,6 @@ logger = Logger(child=True)
 WATERMARK_MARGIN = timedelta(minutes=15)
 FULL_READ_EVERY = timedelta(hours=1)
 LOAD_ALL_ABOVE = 500  # more records to read than this: one paged Query beats BatchGetItem
-# Scopes listed at once; each waits on the network, not the CPU. As many as infra allows
-# account-region pairs, so no scope waits behind hung ones for a thread.
-MAX_SCOPE_THREADS = 100
 # How often the run looks up from waiting for its scopes' listings: the listing phase ends
 # on time even when the clock is not the wall's (a scripted one in tests).
 WAIT_SLICE_SECONDS = 0.05

@@ -14,7 +14,13 @@ from botocore.retries.standard import (
     ThrottlingErrorDetector,
 )
 
-from poller.aws import DELIVERY_LIMITS, DESCRIBE_LIMITS, LISTING_LIMITS, CallLimits
+from poller.aws import (
+    DELIVERY_LIMITS,
+    DESCRIBE_LIMITS,
+    LISTING_LIMITS,
+    MAX_SCOPE_THREADS,
+    CallLimits,
+)
 from poller.poll import SAFETY_MARGIN_SECONDS
 from poller.scope_clients import ScopeClients
 
@@ -55,3 +61,11 @@ def test_personalize_clients_carry_the_listing_and_describe_limits() -> None:
             limits.read_seconds,
         )
         assert config.retries == {"mode": "standard", "total_max_attempts": limits.attempts}
+        assert config.max_pool_connections == limits.connections
+
+
+def test_every_listing_thread_has_a_connection_to_its_endpoint() -> None:
+    # Every scope's listing client shares one pool, and the table is read from every
+    # listing thread: a smaller pool would open and drop a connection per extra thread.
+    assert LISTING_LIMITS.connections == MAX_SCOPE_THREADS
+    assert DELIVERY_LIMITS.connections == MAX_SCOPE_THREADS
