@@ -63,6 +63,15 @@ MEMBER_ROLE_ARNS_BUDGET = 7_500
 # Lambda allows a function 4 KB of environment variables in all, 13 characters an account.
 MAX_LISTED_ACCOUNTS_WITH_OUS = 100
 _LONGEST_ROLE_ARN_PREFIX = len('"arn:aws-us-gov:iam::123456789012:role/",')
+# The poller's memory, from `make bench` (docs/benchmarks.md): about 70 MiB, 0.3 MiB more
+# per watched account and region (each has its clients), and more for tens of thousands of
+# jobs. 512 MB holds SCOPES_IN_512_MB scopes with room to spare, 1,024 MB about 2,800; CPU
+# grows with memory too. With OUs the accounts are found at run time, so an organization
+# gets the larger size.
+POLLER_MB = 512
+LARGE_POLLER_MB = 1024
+SCOPES_IN_512_MB = 1000
+MAX_LAMBDA_MB = 10_240
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
     1: logs.RetentionDays.ONE_DAY,
@@ -251,6 +260,8 @@ class NotifierConfig:
     slack_webhook_secret_name: str | None = None
     # None: the poller draws on the account's unreserved concurrency.
     reserved_concurrency: int | None = None
+    # None: sized from the scopes watched (`poller_memory`).
+    poller_memory_mb: int | None = None
     # The watched scopes are every (account, region) pair; none given: the stack's own.
     accounts: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
@@ -272,6 +283,16 @@ class NotifierConfig:
     def watches_other_accounts(self) -> bool:
         """The poller assumes member roles: its role has the name they trust."""
         return bool(self.accounts) or self.discovers_accounts
+
+    @property
+    def poller_memory(self) -> int:
+        """The poller's memory in MB: as set, else enough for the scopes watched."""
+        if self.poller_memory_mb is not None:
+            return self.poller_memory_mb
+        listed_scopes = max(1, len(self.accounts)) * max(1, len(self.regions))
+        if self.discovers_accounts or listed_scopes > SCOPES_IN_512_MB:
+            return LARGE_POLLER_MB
+        return POLLER_MB
 
     @property
     def people_event_types(self) -> tuple[str, ...]:
@@ -306,6 +327,9 @@ class NotifierConfig:
         return cls(
             reserved_concurrency=_as_optional_int(
                 "reservedConcurrency", get("reservedConcurrency"), 1, 10_000
+            ),
+            poller_memory_mb=_as_optional_int(
+                "pollerMemoryMB", get("pollerMemoryMB"), POLLER_MB, MAX_LAMBDA_MB
             ),
             slack_webhook_secret_name=webhook_secret or None,
             event_bus_name=_optional_match(

@@ -20,17 +20,23 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from local.bench_organization import organization_report, run_organization
+from local.bench_worker import WARM
 from local.lambda_context import LOCAL_RUNTIME_ENV, LocalLambdaContext
 from local.local_aws import LocalAws
 from local.provision import provision
 from local.snapshot import make_full_read_due
 from local.template import ROOT, read_poller, synth
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SIZES = (100, 1_000, 10_000, 50_000)
 IMPORT_RUNS = 7
@@ -55,16 +61,38 @@ LATENCIES = (0.0, 0.05)
 SCOPES_TARGET = 1.3  # a poll of several scopes, against the slowest single scope
 
 
-def worker(mode: str, env: dict[str, str], *args: str) -> dict[str, Any]:
-    result = subprocess.run(  # noqa: S603 - this repository's own worker module
-        [sys.executable, "-m", "local.bench_worker", mode, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    parsed: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+def worker(
+    mode: str, env: dict[str, str], *args: str, on_warm: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Run local/bench_worker.py; `on_warm` runs when a steady worker's container is warm,
+    before its timed polls (to count only their requests)."""
+    with (
+        tempfile.TemporaryFile("w+") as stderr,
+        subprocess.Popen(  # noqa: S603 - this repository's own worker module
+            [sys.executable, "-m", "local.bench_worker", mode, *args],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        ) as process,
+    ):
+        assert process.stdin is not None
+        assert process.stdout is not None
+        last = ""
+        for line in process.stdout:
+            if line.strip() == WARM:
+                if on_warm:
+                    on_warm()
+                process.stdin.write("\n")
+                process.stdin.flush()
+            elif line.strip():
+                last = line
+        if process.wait():
+            stderr.seek(0)
+            raise RuntimeError(f"bench worker {mode} failed:\n{stderr.read()[-4000:]}")
+    parsed: dict[str, Any] = json.loads(last)
     return parsed
 
 
@@ -384,6 +412,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-scopes", action="store_true", help="skip the several accounts and regions"
     )
+    parser.add_argument(
+        "--organization",
+        action="store_true",
+        help="measure only the largest organization (200 accounts x 3 regions), and print it",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.monotonic()
@@ -391,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with LocalAws() as aws:
         os.environ.update(aws.environment())
+        organization = run_organization(aws, worker, QUIET)
+        if args.organization:
+            print("\n".join(organization_report(organization)))
+            return 0
         for n in sizes:
             print(f"measuring {n:,} jobs ...", flush=True)
             results.append(run_size(aws, spec, n))
@@ -401,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         "handler_traced": import_seconds("import poller.handler", tracing=True),
     }
     text = report(results, scopes, imports, time.monotonic() - started)
+    text += "\n".join(organization_report(organization)) + "\n"
     print(text)
     if not args.no_write:
         REPORT.write_text(text)

@@ -4,7 +4,10 @@
     python -m local.bench_worker poll   time one invocation of the real handler (warm clients)
     python -m local.bench_worker steady N   one untimed invocation (clients, assumed-role
                                         credentials and connections made), then the median
-                                        of N timed ones: a warm container's steady polls
+                                        of N timed ones: a warm container's steady polls.
+                                        Between them it prints "warm" and waits for a line
+
+Each poll is timed on the wall clock and in CPU seconds of this process (every thread's).
 
 The environment points boto3 at local AWS and holds the poller's variables. Which kind of
 poll runs (steady, or the hourly full read) is set beforehand in the snapshot table's scope
@@ -18,7 +21,10 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+WARM = "warm"
 
 
 def bare_listing() -> dict[str, Any]:
@@ -41,11 +47,31 @@ def handler_poll() -> dict[str, Any]:
     context = LocalLambdaContext(timeout_seconds=600)
     # A warm container: clients exist before the scheduled event arrives.
     handler.adapters(context.account_id, "aws")
-    started = time.perf_counter()
+    before_mib = peak_mib()
+    started, cpu = time.perf_counter(), time.process_time()
     summary = handler.handler({"source": "aws.events"}, context)
     seconds = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": seconds, "summary": summary, "peak_mib": peak_kib / 1024}
+    return {
+        "seconds": seconds,
+        "cpu_s": time.process_time() - cpu,
+        "summary": summary,
+        "peak_mib": peak_mib(),
+        "before_mib": before_mib,
+    }
+
+
+def peak_mib() -> float:
+    """The process's peak resident memory so far, as Lambda reports Max Memory Used.
+
+    Linux's VmHWM: ru_maxrss would count the forking bench's own memory too (Linux carries a
+    process's peak across fork and exec), and that process holds local AWS's every job.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def steady_polls(repeats: int) -> dict[str, Any]:
@@ -55,14 +81,23 @@ def steady_polls(repeats: int) -> dict[str, Any]:
 
     handler = __import__("poller.handler", fromlist=["handler"])
     handler.handler({"source": "aws.events"}, LocalLambdaContext(timeout_seconds=600))
-    times = []
+    # Warm: local/bench.py counts requests from here on, and says when to go on.
+    print(WARM, flush=True)
+    sys.stdin.readline()
+    times, cpu_times = [], []
     summary: dict[str, Any] = {}
     for _ in range(repeats):
         context = LocalLambdaContext(timeout_seconds=600)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         summary = handler.handler({"source": "aws.events"}, context)
         times.append(time.perf_counter() - started)
-    return {"seconds": statistics.median(times), "runs": times, "summary": summary}
+        cpu_times.append(time.process_time() - cpu)
+    return {
+        "seconds": statistics.median(times),
+        "cpu_s": statistics.median(cpu_times),
+        "runs": times,
+        "summary": summary,
+    }
 
 
 def main() -> None:

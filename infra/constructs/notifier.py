@@ -143,9 +143,8 @@ class Notifier(Construct):
             handler="poller.handler.handler",
             service_name=SERVICE_NAME,
             description="Polls Personalize batch segment jobs and publishes status transitions",
-            # From `make bench` (docs/benchmarks.md): about 300 MiB peak at 50,000 jobs with
-            # 1% changed; 512 MB leaves room, and Lambda's CPU share grows with it.
-            memory_size=512,
+            # Sized from `make bench` (infra.config.POLLER_MB); Lambda's CPU grows with it.
+            memory_size=config.poller_memory,
             # Lambda's longest: a catch-up run lists a scope too large for a scheduled run,
             # whose own time (RUN_SECONDS) stays shorter than the period.
             timeout=Duration.seconds(LAMBDA_MAX_TIMEOUT_SECONDS),

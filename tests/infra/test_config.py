@@ -68,6 +68,20 @@ def test_reserved_concurrency_is_opt_in() -> None:
     assert config(reservedConcurrency=5).reserved_concurrency == 5
 
 
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("256", "pollerMemoryMB: must be between 512 and 10240, got 256"),
+        ("20000", "pollerMemoryMB: must be between 512 and 10240, got 20000"),
+        ("1GB", "pollerMemoryMB: expected a whole number, got '1GB'"),
+    ],
+)
+def test_poller_memory_is_one_lambda_accepts_and_the_poller_fits(raw: str, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        config(pollerMemoryMB=raw)
+    assert str(refused.value) == message
+
+
 @pytest.mark.parametrize("raw", ["0", "-1", "one", "1.5"])
 def test_reserved_concurrency_must_be_a_positive_whole_number(raw: str) -> None:
     with pytest.raises(ConfigError, match="reservedConcurrency"):

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from infra.config import LARGE_POLLER_MB, POLLER_MB, SCOPES_IN_512_MB
 from infra.member_stack import member_template
 from infra.scopes import POLLER_ROLE_NAME
-from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME
+from job_events.vocabulary import DEFAULT_MEMBER_ROLE_NAME, PERSONALIZE_REGIONS
 from tests.infra.conftest import ALL_OPTIONS, allowed, synth
 from tests.infra.test_partitions import Deployment
 
@@ -389,3 +390,16 @@ def test_the_largest_configuration_fits_aws_quotas(context: dict[str, str | None
     for topic_policy in template.find_resources("AWS::SNS::TopicPolicy"):
         document = deployment.resolve(resources[topic_policy]["Properties"]["PolicyDocument"])
         assert len(json.dumps(document, separators=(",", ":")).encode()) <= TOPIC_POLICY_BYTES
+
+
+def test_the_poller_has_memory_for_the_scopes_it_watches() -> None:
+    # Each watched account and region holds clients (0.3 MiB, `make bench`): an organization,
+    # whose accounts are found at run time, or a long list gets 1,024 MB; `pollerMemoryMB`
+    # sets it.
+    regions = [r for r in PERSONALIZE_REGIONS if not r.startswith("cn-")]  # the aws partition
+    many = [f"{100000000000 + i:012d}" for i in range(SCOPES_IN_512_MB // len(regions) + 1)]
+    assert poller(synth(TWO_ACCOUNTS))["MemorySize"] == POLLER_MB
+    assert poller(synth(ORGANIZATION))["MemorySize"] == LARGE_POLLER_MB
+    listed = {"accounts": ",".join(many), "regions": ",".join(regions)}
+    assert poller(synth(listed))["MemorySize"] == LARGE_POLLER_MB
+    assert poller(synth({**ORGANIZATION, "pollerMemoryMB": "2048"}))["MemorySize"] == 2048
