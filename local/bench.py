@@ -310,7 +310,9 @@ def report(
         f"{os.cpu_count()} CPUs, Python {platform.python_version()}, against local AWS "
         f"(moto's server and the Personalize emulator on loopback); the run took "
         f"{elapsed:.0f} s. Times are wall-clock on this machine and local endpoints, so "
-        "their ratios matter more than their values; request counts are exact.",
+        "their ratios matter more than their values; request counts are exact. The poller's "
+        "table, topic and bus calls may take up to 60 s to answer here (2 s in AWS): moto "
+        "reads a page of 50,000 records in seconds.",
         "",
         "## Requests per poll, counted at the endpoints",
         "",
@@ -400,7 +402,7 @@ def targets(results: list[dict[str, Any]], imports: dict[str, float]) -> list[st
         peak = max(by_n[50_000][k]["peak_mib"] for k in KINDS)
         lines.append(
             f"- Peak memory at 50,000 jobs: {peak:.0f} MiB, so the poller has 512 MB "
-            "(set in infra/constructs/notifier.py from this figure)."
+            "(infra.config.POLLER_MB, set from this figure)."
         )
     return lines
 

@@ -19,6 +19,7 @@ from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.config import Config
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -54,6 +55,8 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 _SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+# In the user agent of local AWS's own requests (whose account a key is): never counted.
+OWN_REQUESTS = "local-aws-bookkeeping"
 
 
 class CountingFaultyApp:
@@ -134,7 +137,7 @@ class CountingFaultyApp:
     @staticmethod
     def _operation(environ: dict[str, Any]) -> tuple[str | None, bool]:
         scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if scope is None:
+        if scope is None or OWN_REQUESTS in environ.get("HTTP_USER_AGENT", ""):
             return None, False
         service = scope.group(1)
         path = environ.get("PATH_INFO", "")
@@ -215,6 +218,7 @@ class LocalAws:
                     region_name=self.region,
                     aws_access_key_id=access_key,
                     aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                    config=Config(user_agent_extra=OWN_REQUESTS),
                 )
                 account = str(sts.get_caller_identity()["Account"])
                 self._accounts[access_key] = account
