@@ -99,7 +99,7 @@ class ScopeClients:
         self._sessions: dict[str, boto3.session.Session] = {own_account: self._session}
         self._clients: dict[tuple[str, str, bool], PersonalizeClient] = {}
         self._loader = create_loader()
-        self._first_of_kind: dict[bool, PersonalizeClient] = {}  # by `details`
+        self._first_of_kind: dict[tuple[str, bool], PersonalizeClient] = {}
         self._sts: tuple[tuple[str, str, str | None], BaseClient] | None = None
         # Sessions are not thread-safe: every client is made under this lock.
         self._lock = threading.Lock()
@@ -117,20 +117,23 @@ class ScopeClients:
                     region_name=key[1],
                     config=DESCRIBE_CONFIG if details else LISTING_CONFIG,
                 )
-                self._clients[key] = self._pooled(client, details)
+                self._clients[key] = self._pooled(client, key[1], details)
             return client
 
-    def _pooled(self, client: PersonalizeClient, details: bool) -> PersonalizeClient:
-        """The client, sending through the connections of the first client of its kind.
+    def _pooled(self, client: PersonalizeClient, region: str, details: bool) -> PersonalizeClient:
+        """The client, sending through the connections of the first client of its kind in
+        its region.
 
         Each client's own pool would hold a TLS context with the CA bundle loaded (0.65 MiB
         each: 390 MiB for 600 scopes, more than the function has) and open connections of
-        its own to the same regional endpoints. Requests are signed per client, so a
-        connection may carry any account's. botocore has no public way to give clients one
-        pool: its endpoint's HTTP session is replaced, and the kind's config, the same for
-        every scope, sized that pool for every listing thread (poller.aws).
+        its own to the same regional endpoint. Requests are signed per client, so a
+        connection may carry any account's. One pool per region, not one for all: a pool
+        keeps 10 endpoints before it drops one, and a region's connections stay its own.
+        botocore has no public way to give clients one pool: its endpoint's HTTP session is
+        replaced. The kind's config, the same for every scope, sized that pool for every
+        listing thread (poller.aws).
         """
-        first: Any = self._first_of_kind.setdefault(details, client)
+        first: Any = self._first_of_kind.setdefault((region, details), client)
         joining: Any = client  # botocore's stubs have no endpoint
         joining._endpoint.http_session = first._endpoint.http_session
         return client
