@@ -195,8 +195,8 @@ def organization_report(org: dict[str, Any]) -> list[str]:
         f"{'met' if within else 'NOT met'}.",
         f"- Memory: {mib_per_scope(org):.2f} MiB more per scope (the first poll's peak at "
         f"{org['smaller']['accounts']} and at {ACCOUNTS} accounts), mostly each scope's "
-        "clients. Here every endpoint is plain HTTP; in AWS each is TLS, and every scope's "
-        "client shares one pool of connections (one TLS context), so that adds no more "
+        "clients. Here every endpoint is plain HTTP; in AWS each is TLS, and the scopes of "
+        "a region share one pool of connections (one TLS context), so that adds no more "
         "per scope.",
         f"- The largest organization one {mb} MB poller handles: about "
         f"{min(by_cpu, by_memory):,} accounts in {len(REGIONS)} regions, bound by its "
