@@ -3,15 +3,16 @@ account, and cached, refreshing assumed-role credentials in each member account.
 
 An organization has hundreds of accounts, so a member costs as little as it can: every
 member's session reads botocore's data files (endpoints, service models) through one
-loader, and every AssumeRole goes through one STS client. A botocore session of its own
-per member parsed those files again: 8.5 s of CPU for 50 accounts x 3 regions here, against
-1 s shared (`make bench`), and a 512 MB function has a third of this machine's vCPU.
+loader, and a region's scopes send through one pool of connections. A botocore session of
+its own per member parsed those files again: 8.5 s of CPU for 50 accounts x 3 regions here,
+against 1 s shared (`make bench`), and a 512 MB function has a third of this machine's vCPU.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import botocore.session
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from mypy_boto3_personalize import PersonalizeClient
 
 ROLE_SESSION_NAME = "personalize-segment-job-notifier"
+# Describe clients kept at once: a storm announces jobs in many scopes, one client each.
+DETAILS_CLIENTS_KEPT = 32
 
 
 def default_session() -> boto3.session.Session:
@@ -62,7 +65,10 @@ def assumed_role_session(
         role_arn=role_arn,
         extra_args={"RoleSessionName": ROLE_SESSION_NAME},
     )
-    assumed = botocore.session.Session()
+    # The profile's settings (a CA bundle, proxies) apply to members too; its credentials
+    # do not: the credential provider below replaces them.
+    profile = base.profile_name if base.profile_name in base.available_profiles else None
+    assumed = botocore.session.Session(profile=profile)
     assumed.register_component("data_loader", loader)
     assumed.register_component(
         "credential_provider", CredentialResolver([_AssumedRole(fetcher.fetch_credentials)])
@@ -97,10 +103,13 @@ class ScopeClients:
         self._role_name = member_role_name
         self._session = session or default_session()
         self._sessions: dict[str, boto3.session.Session] = {own_account: self._session}
-        self._clients: dict[tuple[str, str, bool], PersonalizeClient] = {}
+        self._listing: dict[tuple[str, str], PersonalizeClient] = {}
+        # Describe clients only fetch an announced job's details: the most recently used
+        # are kept, so their memory stays the same however many scopes announced a job.
+        self._details: OrderedDict[tuple[str, str], PersonalizeClient] = OrderedDict()
         self._loader = create_loader()
-        self._first_of_kind: dict[tuple[str, bool], PersonalizeClient] = {}
-        self._sts: tuple[tuple[str, str, str | None], BaseClient] | None = None
+        # The HTTP session of the first client per (region, Describe or not, own account).
+        self._pools: dict[tuple[str, bool, bool], Any] = {}
         # Sessions are not thread-safe: every client is made under this lock.
         self._lock = threading.Lock()
 
@@ -108,34 +117,48 @@ class ScopeClients:
         self, account: str | None, region: str | None, *, details: bool = False
     ) -> PersonalizeClient:
         """The listing client of a scope, or with `details` the one for Describe calls."""
-        key = (account or self._own_account, region or self._session.region_name, details)
+        key = (account or self._own_account, region or self._session.region_name)
         with self._lock:
-            client = self._clients.get(key)
+            if details:
+                return self._details_client(key)
+            client = self._listing.get(key)
             if client is None:
-                client = self._session_for(key[0]).client(
-                    "personalize",
-                    region_name=key[1],
-                    config=DESCRIBE_CONFIG if details else LISTING_CONFIG,
-                )
-                self._clients[key] = self._pooled(client, key[1], details)
+                client = self._listing[key] = self._made(key, details=False)
             return client
 
-    def _pooled(self, client: PersonalizeClient, region: str, details: bool) -> PersonalizeClient:
-        """The client, sending through the connections of the first client of its kind in
-        its region.
+    def _details_client(self, key: tuple[str, str]) -> PersonalizeClient:
+        client = self._details.pop(key, None) or self._made(key, details=True)
+        self._details[key] = client  # the most recently used last
+        if len(self._details) > DETAILS_CLIENTS_KEPT:
+            self._details.popitem(last=False)
+        return client
+
+    def _made(self, key: tuple[str, str], details: bool) -> PersonalizeClient:
+        account, region = key
+        client = self._session_for(account).client(
+            "personalize",
+            region_name=region,
+            config=DESCRIBE_CONFIG if details else LISTING_CONFIG,
+        )
+        return self._pooled(client, (region, details, account == self._own_account))
+
+    def _pooled(self, client: PersonalizeClient, pool: tuple[str, bool, bool]) -> PersonalizeClient:
+        """The client, sending through the connections of the first client of its pool: of
+        its region and kind, and the poller's own account or the members.
 
         Each client's own pool would hold a TLS context with the CA bundle loaded (0.65 MiB
         each: 390 MiB for 600 scopes, more than the function has) and open connections of
         its own to the same regional endpoint. Requests are signed per client, so a
-        connection may carry any account's. One pool per region, not one for all: a pool
+        connection may carry any member's. One pool per region, not one for all: a pool
         keeps 10 endpoints before it drops one, and a region's connections stay its own.
-        botocore has no public way to give clients one pool: its endpoint's HTTP session is
-        replaced. The kind's config, the same for every scope, sized that pool for every
-        listing thread (poller.aws).
+        The own account keeps its pool, made from its own session's settings. botocore has
+        no public way to give clients one pool: the endpoint's HTTP session is replaced.
+        The kind's config, the same for every scope, sized that pool for every listing
+        thread (poller.aws).
         """
-        first: Any = self._first_of_kind.setdefault((region, details), client)
+        first: Any = self._pools.setdefault(pool, cast("Any", client)._endpoint.http_session)
         joining: Any = client  # botocore's stubs have no endpoint
-        joining._endpoint.http_session = first._endpoint.http_session
+        joining._endpoint.http_session = first
         return client
 
     def _session_for(self, account: str) -> boto3.session.Session:
@@ -154,20 +177,17 @@ class ScopeClients:
         aws_secret_access_key: str,
         aws_session_token: str | None,
     ) -> BaseClient:
-        """The one STS client every member's AssumeRole uses (botocore asks for "sts"),
-        made again only when the source credentials change. Called from the listing
-        threads, when a member's credentials are first needed or refreshed."""
-        assert service == "sts", service
-        key = (aws_access_key_id, aws_secret_access_key, aws_session_token)
+        """A client for one AssumeRole (botocore asks for "sts"), new each time, as botocore
+        makes one: each member keeps a retry budget of its own. One client shared by all
+        would spend its budget on a few members' throttling, then retry nobody's. Called
+        from the listing threads; made under the lock, since the session is shared."""
         with self._lock:
-            if self._sts is None or self._sts[0] != key:
-                # STS gets bounded timeouts too: a hung AssumeRole must not outlast the run.
-                client = self._session.client(
-                    "sts",
-                    config=STS_CONFIG,
-                    aws_access_key_id=aws_access_key_id,
-                    aws_secret_access_key=aws_secret_access_key,
-                    aws_session_token=aws_session_token,
-                )
-                self._sts = (key, client)
-            return self._sts[1]
+            # STS gets bounded timeouts too: a hung AssumeRole must not outlast the run.
+            client: BaseClient = self._session.client(
+                service,  # type: ignore[call-overload]  # always "sts"
+                config=STS_CONFIG,
+                aws_access_key_id=aws_access_key_id,
+                aws_secret_access_key=aws_secret_access_key,
+                aws_session_token=aws_session_token,
+            )
+            return client
