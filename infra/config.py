@@ -64,13 +64,13 @@ MEMBER_ROLE_ARNS_BUDGET = 7_500
 MAX_LISTED_ACCOUNTS_WITH_OUS = 100
 _LONGEST_ROLE_ARN_PREFIX = len('"arn:aws-us-gov:iam::123456789012:role/",')
 # The poller's memory, from `make bench` (docs/benchmarks.md): about 70 MiB, 0.3 MiB more
-# per watched account and region (each has its clients), and more for tens of thousands of
-# jobs. 512 MB holds SCOPES_IN_512_MB scopes with room to spare, 1,024 MB about 2,800; CPU
-# grows with memory too. With OUs the accounts are found at run time, so an organization
-# gets the larger size.
+# per watched account and region (each has its clients), and up to 130 MiB more for 50,000
+# jobs. 512 MB holds SCOPES_IN_512_MB scopes and that many jobs with room to spare,
+# 1,024 MB about 2,800 scopes; CPU grows with memory too. With OUs the accounts are found
+# at run time, so an organization gets the larger size.
 POLLER_MB = 512
 LARGE_POLLER_MB = 1024
-SCOPES_IN_512_MB = 1000
+SCOPES_IN_512_MB = 600
 MAX_LAMBDA_MB = 10_240
 # The retention periods CloudWatch Logs accepts, by day count.
 _RETENTION = {
