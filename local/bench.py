@@ -130,8 +130,7 @@ def measure(
         aws.personalize.add_job(f"bench-new-{i:06d}", "CREATE FAILED", failure_reason="x")
     if full_read:  # chosen here, not left to the wall clock: the hourly read is due
         make_full_read_due(boto3.client("dynamodb"), env["SNAPSHOT_TABLE_NAME"])
-    aws.moto.calls.clear()
-    aws.personalize.calls.clear()
+    aws.clear_calls()
     polled = worker("poll", env)
     calls = aws.calls()
     return {
@@ -190,7 +189,7 @@ def scope_world(
 def steady_at(aws: LocalAws, env: dict[str, str], latency: float, repeats: int) -> dict[str, Any]:
     """A warm container's steady polls while each ListBatchSegmentJobs call takes
     `latency` seconds to answer: the median wall time, and the scopes listed."""
-    aws.personalize.calls_by_scope.clear()
+    aws.clear_calls()
     aws.personalize.delay["ListBatchSegmentJobs"] = latency
     try:
         steady = worker("steady", env, str(repeats))

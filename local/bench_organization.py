@@ -83,19 +83,13 @@ def organization_world(
     return env, function_mb(template, spec.handler)
 
 
-def clear_counts(aws: LocalAws) -> None:
-    aws.moto.calls.clear()
-    aws.personalize.calls.clear()
-    aws.personalize.calls_by_scope.clear()
-
-
 def checked_poll(
     aws: LocalAws, worker: Worker, env: dict[str, str], scopes: int, mode: str, *args: str
 ) -> dict[str, Any]:
     """One worker's poll(s), with the requests of its timed polls: every scope listed,
     none named, every job seen, nothing announced, or the numbers mean nothing."""
-    clear_counts(aws)
-    polled = worker(mode, env, *args, on_warm=lambda: clear_counts(aws))
+    aws.clear_calls()
+    polled = worker(mode, env, *args, on_warm=aws.clear_calls)
     summary = polled["summary"]
     assert not summary["unreachableScopes"], summary["unreachableScopes"]
     assert len(aws.personalize.calls_by_scope) == scopes, len(aws.personalize.calls_by_scope)

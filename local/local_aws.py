@@ -229,6 +229,12 @@ class LocalAws:
         personalize = Counter({f"personalize:{op}": n for op, n in self.personalize.calls.items()})
         return self.moto.calls + personalize
 
+    def clear_calls(self) -> None:
+        """Start counting requests afresh (per operation, and per scope at the emulator)."""
+        self.moto.calls.clear()
+        self.personalize.calls.clear()
+        self.personalize.calls_by_scope.clear()
+
     def reset(self) -> None:
         """Forget every resource, job, fault and count, as a fresh account would have none."""
         request = urllib.request.Request(f"{self.moto_endpoint}/moto-api/reset", method="POST")
