@@ -46,15 +46,6 @@ ONE_VCPU_MB = 1769
 MEMORY_KEPT_SPARE = 0.1  # of the function's memory, when saying how many scopes fit
 
 
-def function_mb(template: dict[str, Any], handler: str) -> int:
-    (memory,) = [
-        r["Properties"]["MemorySize"]
-        for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler
-    ]
-    return int(memory)
-
-
 def organization_world(
     aws: LocalAws, accounts: int, quiet: dict[str, str]
 ) -> tuple[dict[str, str], int]:
@@ -80,7 +71,7 @@ def organization_world(
                     f"org-{i:03d}", "ACTIVE", at=start + i * 60, account=account, region=region
                 )
     env = {**os.environ, **resources.environment, **LOCAL_RUNTIME_ENV, **quiet}
-    return env, function_mb(template, spec.handler)
+    return env, spec.memory_mb
 
 
 def checked_poll(

@@ -40,6 +40,7 @@ class PollerSpec:
     """What the local run needs to know about the deployed poller."""
 
     handler: str
+    memory_mb: int
     environment: dict[str, Any]
     schedule_expression: str
     table_id: str
@@ -224,6 +225,7 @@ def read_poller(template: dict[str, Any]) -> PollerSpec:
     ]
     return PollerSpec(
         handler=function["Handler"],
+        memory_mb=int(function["MemorySize"]),
         environment=environment,
         schedule_expression=schedule,
         table_id=tables[0],
